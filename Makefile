@@ -1,0 +1,60 @@
+# chatbot-mvp task runner: every target is a thin wrapper; `make` alone lists them.
+# Each area keeps its targets in mk/<area>.mk so that they stay small and separate.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+
+.PHONY: help install lock run lint fmt test test-unit test-integration deps bench clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: requirements-dev.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	$(PIP) install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+install: $(VENV)/.installed ## create .venv from the lock file (dev tools included)
+
+lock: ## re-resolve requirements.lock and requirements-dev.lock from pyproject.toml
+	$(PY) -m uv --version >/dev/null 2>&1 || $(PIP) install -q uv
+	$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -q -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes -q -o requirements-dev.lock
+
+run: install ## run the service on this machine (python -m chatbot; reads .env)
+	$(PY) -m chatbot
+
+lint: install ## ruff and mypy
+	$(VENV)/bin/ruff check chatbot tests bench
+	$(VENV)/bin/ruff format --check chatbot tests bench
+	$(VENV)/bin/mypy
+
+fmt: install ## format and autofix with ruff
+	$(VENV)/bin/ruff format chatbot tests bench
+	$(VENV)/bin/ruff check --fix chatbot tests bench
+
+test-unit: install ## unit tests only
+	$(PY) -m pytest tests/unit -q
+
+test-integration: install ## the real service over HTTP against local fakes
+	$(PY) -m pytest tests/integration -q
+
+test: install ## every test: unit, integration, end-to-end stack, clients, deploy rehearsal
+	$(PY) -m pytest -q
+
+bench: install ## benchmarks (wrk); prints tables
+	$(PY) bench/chat.py
+
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+
+# Areas: the compose stack, deploy, clients (Postman, WordPress). Each may add a `deps-<area>` prerequisite to
+# `deps`, which .ci/run calls to install what the tests need on a fresh machine.
+deps: install ## install what the whole test suite needs (CI calls this)
+
+-include mk/*.mk

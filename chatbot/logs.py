@@ -1,0 +1,174 @@
+"""Structured logging: one JSON object per line on stdout, the same records shipped to Cloud Logging."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter
+
+from chatbot.config import CloudLogging, Settings
+
+#: The id of the request being served; every log line of that request carries it.
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+log = logging.getLogger("chatbot")
+
+# Attributes every LogRecord has; anything else on a record came from `extra=` and is a structured field.
+_RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id", "taskName"}
+# Fields Cloud Logging's handler reads from records; they must not leak into jsonPayload twice.
+_CLOUD_ATTRS = frozenset({"json_fields", "http_request", "labels", "trace", "span_id", "trace_sampled"})
+# The shipping client logs its own failures through these; shipping those would loop.
+_NOT_SHIPPED = ("google.", "urllib3.")
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamps each record with the current request's id (None outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id_var.get()
+        return True
+
+
+def _formatter() -> logging.Formatter:
+    return JsonFormatter(
+        "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+        rename_fields={"levelname": "severity", "asctime": "time", "name": "logger"},
+        datefmt="%Y-%m-%dT%H:%M:%S%z",
+        json_ensure_ascii=False,
+    )
+
+
+def configure_logging(settings: Settings) -> None:
+    """Route every logger (ours and Sanic's) to one JSON stdout handler; idempotent per process."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_formatter())
+    handler.addFilter(RequestIdFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+    for name in ("sanic.root", "sanic.error", "sanic.server", "sanic.access", "sanic.websockets"):
+        sanic_logger = logging.getLogger(name)
+        sanic_logger.handlers[:] = []
+        sanic_logger.propagate = True
+    # Sanic's own access log is replaced by ours (one line per request, Cloud Logging's httpRequest shape).
+    logging.getLogger("sanic.access").disabled = True
+
+
+def access_record(
+    *, method: str, url: str, status: int, latency_s: float, user_agent: str, remote_ip: str, size: int
+) -> dict[str, Any]:
+    """The access-log `httpRequest` object, in Cloud Logging's field names."""
+    return {
+        "requestMethod": method,
+        "requestUrl": url,
+        "status": status,
+        "latency": f"{latency_s:.6f}s",
+        "userAgent": user_agent,
+        "remoteIp": remote_ip,
+        "responseSize": str(size),
+    }
+
+
+class CloudRecordFilter(logging.Filter):
+    """Moves a record's structured fields where google-cloud-logging's handler looks for them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith(_NOT_SHIPPED):
+            return False
+        extras = {
+            k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS and k not in _CLOUD_ATTRS
+        }
+        http_request = extras.pop("httpRequest", None)
+        fields: dict[str, Any] = {"logger": record.name, **extras}
+        request_id = getattr(record, "request_id", None) or request_id_var.get()
+        if request_id:
+            fields["request_id"] = request_id
+            record.labels = {"request_id": request_id}
+        if http_request is not None:
+            record.http_request = http_request
+        record.json_fields = fields
+        return True
+
+
+@dataclass
+class CloudShipper:
+    """The Cloud Logging handler of this process, attached to the root logger until `close()`."""
+
+    handler: logging.Handler
+
+    def close(self) -> None:
+        logging.getLogger().removeHandler(self.handler)
+        # Flushes what is queued (bounded by the transport's grace period), then stops its thread.
+        self.handler.close()
+
+
+def _credentials_hint() -> str | None:
+    """Why we believe Google credentials exist, without any network call (None: no sign of any)."""
+    if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
+        return "GOOGLE_APPLICATION_CREDENTIALS"
+    config_dir = os.environ.get("CLOUDSDK_CONFIG") or str(Path.home() / ".config" / "gcloud")
+    if (Path(config_dir) / "application_default_credentials.json").is_file():
+        return "gcloud application default credentials"
+    if os.environ.get("GCE_METADATA_HOST"):
+        return "GCE_METADATA_HOST"
+    try:
+        # What google-auth itself checks: a Compute Engine VM says so in its DMI product name.
+        if "Google" in Path("/sys/class/dmi/id/product_name").read_text(encoding="utf-8"):
+            return "Compute Engine metadata server"
+    except OSError:
+        pass
+    return None
+
+
+def start_cloud_logging(settings: Settings) -> CloudShipper | None:
+    """Ship records to Cloud Logging in a background thread, or return None (and say why once)."""
+    if settings.google_cloud_logging is CloudLogging.FALSE:
+        return None
+    hint = _credentials_hint()
+    if not settings.cloud_logging_endpoint and hint is None and settings.google_cloud_logging is CloudLogging.AUTO:
+        log.info("Cloud Logging off: no Google credentials found; logging to stdout only")
+        return None
+    # Imported only when shipping: the Google client stack costs memory every worker would pay.
+    from google.cloud.logging import Client, Resource  # noqa: PLC0415
+    from google.cloud.logging.handlers import CloudLoggingHandler  # noqa: PLC0415
+    from google.cloud.logging.handlers.transports import BackgroundThreadTransport  # noqa: PLC0415
+
+    resource: Resource | None = None
+    if settings.cloud_logging_endpoint:
+        # A local emulator or test endpoint: anonymous credentials, explicit project, global resource.
+        from google.auth.credentials import AnonymousCredentials  # noqa: PLC0415
+
+        project = settings.google_cloud_project or "local-project"
+        client = Client(
+            project=project,
+            credentials=AnonymousCredentials(),
+            _use_grpc=False,
+            client_options={"api_endpoint": settings.cloud_logging_endpoint},
+        )
+        resource = Resource(type="global", labels={"project_id": project})
+    else:
+        try:
+            client = Client(project=settings.google_cloud_project or None, _use_grpc=False)
+        except Exception as error:  # google-auth raises several unrelated types for "no credentials"
+            log.warning(
+                "Cloud Logging off: no usable Google credentials (%s); logging to stdout only",
+                type(error).__name__,
+            )
+            return None
+    kwargs: dict[str, Any] = {"name": settings.log_name, "transport": BackgroundThreadTransport}
+    if resource is not None:
+        kwargs["resource"] = resource
+    handler = CloudLoggingHandler(client, **kwargs)
+    handler.addFilter(RequestIdFilter())
+    handler.addFilter(CloudRecordFilter())
+    handler.setLevel(settings.log_level)
+    logging.getLogger().addHandler(handler)
+    log.info("Cloud Logging on: log %s, project %s", settings.log_name, client.project)
+    return CloudShipper(handler)

@@ -1,0 +1,48 @@
+"""Service routes: the guide's banner, liveness and readiness. No key needed."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json, text
+from sanic_ext import openapi
+from sanic_ext.extensions.openapi.definitions import Response
+
+from chatbot.openapi import HEALTH, READY
+
+bp = Blueprint("meta")
+
+BANNER = "Chatbot MVP est en cours d'exécution."
+
+
+@bp.get("/", ctx_public=True)
+@openapi.definition(
+    summary="Banner: the service runs",
+    tag="Service",
+    response=[Response({"text/plain": {"type": "string", "example": BANNER}}, status=200)],
+)
+async def banner(_: Request) -> HTTPResponse:
+    return text(BANNER)
+
+
+@bp.get("/healthz", ctx_public=True)
+@openapi.definition(
+    summary="Liveness: the process answers (no upstream call)",
+    tag="Service",
+    response=[Response({"application/json": HEALTH}, status=200)],
+)
+async def healthz(_: Request) -> HTTPResponse:
+    return json({"status": "ok"})
+
+
+@bp.get("/readyz", ctx_public=True)
+@openapi.definition(
+    summary="Readiness: clients started, knowledge loaded",
+    tag="Service",
+    response=[
+        Response({"application/json": READY}, status=200),
+        Response({"application/json": READY}, status=503, description="Not ready yet"),
+    ],
+)
+async def readyz(request: Request) -> HTTPResponse:
+    state = request.app.ctx.readiness()
+    return json(state, status=200 if state["status"] == "ready" else 503)

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from chatbot.faq.parse import FaqEntry
 from chatbot.faq.text import LANGUAGES, Language, content_words, detect_language, stem
 
-#: A hit needs this normalised score (0-1) to count; calibrated on paraphrases and off-topic questions in French
-#: and English (see tests/unit/test_faq_search.py): paraphrases score 0.4 and up, off-topic ones under 0.25.
-DEFAULT_MIN_SCORE = 0.3
+#: A hit needs this normalised score (0-1) to count. Calibrated on French and English paraphrases and
+#: off-topic questions against faq/faq.md and the tests' FAQ: paraphrases mostly score 0.3-1, off-topic
+#: ones nothing or under 0.25 (a single shared word).
+DEFAULT_MIN_SCORE = 0.25
 DEFAULT_TOP_K = 3
 
 # A word in the question counts this many times one in the answer: FAQ questions say what the entry is about.
@@ -23,7 +24,23 @@ _K1 = 1.2
 # A query word the FAQ never uses weighs like the rarest word it does use, so the normalised score tells
 # "the FAQ covers most of what was asked" from "one word happened to match".
 _UNKNOWN_WEIGHT = 1.0
-_MIN_FUZZY_LENGTH = 4
+_TYPO_PENALTY = 0.5
+# Candidates BM25 hands to the final scoring: enough for the question-coverage factor to reorder near ties.
+_CANDIDATES = 10
+# How much of the score depends on the query covering the entry's question (the rest is BM25 alone).
+_QUESTION_COVERAGE = 0.3
+# An entry in the other language than the query's: bilingual FAQs hold the same answer in both.
+_OTHER_LANGUAGE = 0.9
+# Shorter words are too often one letter away from an unrelated word (paris/pris, prix/pris).
+_MIN_FUZZY_LENGTH = 5
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    terms: list[str]
+    unknown: float
+    corrected: float
+    language: Language | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +82,9 @@ class FaqIndex:
         self.entries: tuple[FaqEntry, ...] = tuple(entries)
         languages = [detect_language(f"{entry.question}\n{entry.answer}") for entry in self.entries]
         # Entries too short to tell are stemmed like most of the FAQ.
-        majority: Language = Counter(lang for lang in languages if lang).most_common(1)[0][0] if any(
-            languages
-        ) else "en"
+        majority: Language = (
+            Counter(lang for lang in languages if lang).most_common(1)[0][0] if any(languages) else "en"
+        )
         self._default_language: Language = majority
         self._doc_freq: Counter[str] = Counter()
         # Folded word -> the stem it was indexed as; the typo path corrects query words against these.
@@ -79,11 +96,16 @@ class FaqIndex:
             "CREATE VIRTUAL TABLE faq USING fts5(question, answer, content='', tokenize='ascii')"
         )
         self._db.execute(f"INSERT INTO faq(faq, rank) VALUES('rank', 'bm25({QUESTION_WEIGHT}, 1.0)')")
+        self._languages = tuple(languages)
+        question_terms = []
         rows = []
-        for rowid, (entry, language) in enumerate(zip(self.entries, languages, strict=True)):
-            terms = [self._index_words(text, language or majority) for text in (entry.question, entry.answer)]
-            self._doc_freq.update(set(terms[0]) | set(terms[1]))
-            rows.append((rowid, " ".join(terms[0]), " ".join(terms[1])))
+        for rowid, entry in enumerate(self.entries):
+            question, answer = self._index_words(entry.question), self._index_words(entry.answer)
+            flat = [[term for variants in words for term in variants] for words in (question, answer)]
+            self._doc_freq.update(set(flat[0]) | set(flat[1]))
+            question_terms.append(tuple(dict.fromkeys(question)))
+            rows.append((rowid, " ".join(flat[0]), " ".join(flat[1])))
+        self._question_terms: tuple[tuple[tuple[str, ...], ...], ...] = tuple(question_terms)
         self._db.executemany("INSERT INTO faq(rowid, question, answer) VALUES (?, ?, ?)", rows)
         for word in self._surface:
             for gram in _trigrams(word):
@@ -97,13 +119,15 @@ class FaqIndex:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def _index_words(self, text: str, language: Language) -> list[str]:
-        terms = []
+    def _index_words(self, text: str) -> list[tuple[str, ...]]:
+        """Each content word as its distinct stems: French and English both, whatever the entry's language."""
+        stems = []
         for word in content_words(text):
-            term = stem(word, language)
-            self._surface.setdefault(word, term)
-            terms.append(term)
-        return terms
+            # French entries quote English words (OpenAI, install) and the reverse: both stems match either.
+            variants = tuple(dict.fromkeys(stem(word, language) for language in LANGUAGES))
+            self._surface.setdefault(word, variants[0])
+            stems.append(variants)
+        return stems
 
     def _idf(self, doc_freq: int) -> float:
         # FTS5's own IDF, clamp included, so that the normalisation matches what bm25() computed.
@@ -113,7 +137,7 @@ class FaqIndex:
 
     def _correct(self, word: str) -> str | None:
         """The indexed stem of the FAQ word closest to a misspelt `word`, if one is a typo away."""
-        if len(word) < _MIN_FUZZY_LENGTH or not self._trigram_index:
+        if len(word) < _MIN_FUZZY_LENGTH:
             return None
         shared: Counter[str] = Counter()
         for gram in _trigrams(word):
@@ -121,26 +145,32 @@ class FaqIndex:
         limit = 1 if len(word) < 8 else 2
         best: tuple[int, str] | None = None
         for candidate, _ in shared.most_common(32):
-            if _edit_distance_at_most(word, candidate, limit):
+            # People rarely get a word's first letter wrong; requiring it halves the false corrections.
+            if (
+                candidate[0] == word[0]
+                and len(candidate) >= _MIN_FUZZY_LENGTH
+                and _edit_distance_at_most(word, candidate, limit)
+            ):
                 term = self._surface[candidate]
                 if best is None or self._doc_freq[term] > best[0]:
                     best = (self._doc_freq[term], term)
         return best[1] if best else None
 
-    def _query_terms(self, query: str) -> tuple[list[str], int]:
-        """The indexed terms the query's words map to, and how many words the FAQ does not know."""
-        language = detect_language(query) or self._default_language
-        order = (language, *(other for other in LANGUAGES if other != language))
+    def _query_terms(self, query: str) -> _Query:
+        language = detect_language(query)
+        first = language or self._default_language
+        order = (first, *(other for other in LANGUAGES if other != first))
         terms: dict[str, None] = {}
-        unknown = 0
+        unknown = corrected = 0.0
         for word in dict.fromkeys(content_words(query)):
             term = next((t for t in (stem(word, lang) for lang in order) if t in self._doc_freq), None)
-            term = term or self._correct(word)
+            if term is None and (term := self._correct(word)) is not None:
+                corrected += 1
             if term is None:
                 unknown += 1
             else:
                 terms[term] = None
-        return list(terms), unknown
+        return _Query(list(terms), unknown, corrected, language)
 
     def search(
         self, query: str, *, top_k: int = DEFAULT_TOP_K, min_score: float = DEFAULT_MIN_SCORE
@@ -148,18 +178,46 @@ class FaqIndex:
         """The `top_k` entries most relevant to `query` whose score is at least `min_score`, best first."""
         if top_k < 1 or not self.entries:
             return []
-        terms, unknown = self._query_terms(query)
-        if not terms:
+        parsed = self._query_terms(query)
+        if not parsed.terms:
             return []
-        # The score bm25() would give a question holding each query word once, at average length: the 1.0 mark.
-        per_word = QUESTION_WEIGHT * (_K1 + 1) / (QUESTION_WEIGHT + _K1)
-        rarest = self._idf(1)
-        reference = per_word * (
-            sum(self._idf(self._doc_freq[term]) for term in terms) + unknown * rarest * _UNKNOWN_WEIGHT
-        )
-        expression = " OR ".join(f'"{term}"' for term in terms)
+        # BM25 ranks; the candidates it returns are then scored on a fixed 0-1 scale, see _score.
+        expression = " OR ".join(f'"{term}"' for term in parsed.terms)
         rows = self._db.execute(
-            "SELECT rowid, rank FROM faq WHERE faq MATCH ? ORDER BY rank LIMIT ?", (expression, top_k)
+            "SELECT rowid, rank FROM faq WHERE faq MATCH ? ORDER BY rank LIMIT ?",
+            (expression, max(_CANDIDATES, top_k)),
         ).fetchall()
-        hits = [Hit(self.entries[rowid], min(1.0, -rank / reference)) for rowid, rank in rows]
-        return [hit for hit in hits if hit.score >= min_score]
+        reference = self._reference(parsed)
+        hits = [
+            Hit(self.entries[rowid], self._score(rowid, -rank / reference, parsed)) for rowid, rank in rows
+        ]
+        hits.sort(key=lambda hit: hit.score, reverse=True)
+        return [hit for hit in hits[:top_k] if hit.score >= min_score]
+
+    def _reference(self, query: _Query) -> float:
+        """What bm25() gives a question holding each query word once, at average length: the 1.0 mark."""
+        per_word = QUESTION_WEIGHT * (_K1 + 1) / (QUESTION_WEIGHT + _K1)
+        known = sum(self._idf(self._doc_freq[term]) for term in query.terms)
+        # A word the FAQ never uses weighs like the rarest word it does use, so that "most of what was asked
+        # is covered" scores higher than "one word happened to match"; a corrected typo counts half missing.
+        missing = (_UNKNOWN_WEIGHT * query.unknown + _TYPO_PENALTY * query.corrected) * self._idf(1)
+        return per_word * (known + missing)
+
+    def _score(self, rowid: int, bm25: float, query: _Query) -> float:
+        """Normalised BM25, scaled by how much of the entry's question the query covers and by language."""
+        asked = set(query.terms)
+        weights = [
+            (max(self._smooth_idf(term) for term in variants), not asked.isdisjoint(variants))
+            for variants in self._question_terms[rowid]
+        ]
+        total = sum(weight for weight, _ in weights)
+        covered = sum(weight for weight, hit in weights if hit) / total if total else 0.0
+        score = min(1.0, bm25) * (1 - _QUESTION_COVERAGE + _QUESTION_COVERAGE * covered)
+        if query.language and self._languages[rowid] not in (None, query.language):
+            score *= _OTHER_LANGUAGE
+        return score
+
+    def _smooth_idf(self, term: str) -> float:
+        # Lucene's always-positive IDF: unlike BM25's, a word in most questions still counts a little.
+        doc_freq = self._doc_freq[term]
+        return math.log(1 + (len(self.entries) - doc_freq + 0.5) / (doc_freq + 0.5))

@@ -16,30 +16,37 @@ _WORD = re.compile(r"[^\W_]+")
 # NFKD leaves these ligatures whole; French writes them in everyday words (cœur, sœur, ex æquo).
 _LIGATURES = str.maketrans({"œ": "oe", "æ": "ae"})
 
-# Folded (lower case, no accents). Question words are here too: every FAQ question has one, so they only add noise.
-_EN_STOP = frozenset(
+
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Folded (lower case, no accents). Question words are stop words too: every FAQ question has one.
+_EN_STOP = _word_set(
     """
-    a about above after again against all also am an and any are as at be because been before being below
-    between both but by can cannot could did do does doing done down during each either else ever few for from
-    further get gets got had has have having he her here hers herself him himself his how i if in into is it its
-    itself just let lets me more most much must my myself need no nor not now of off on once only or other ought
-    our ours ourselves out over own please same shall she should so some such than that the their theirs them
-    themselves then there these they this those through to too under until up us very via want was way we were
-    what when where whether which while who whom whose why will with within without would yes yet you your
-    yours yourself yourselves hi hello hey thanks thank ok okay
-    """.split()
+    a about above after again against all also am an and any are as at be because been before being
+    below between both but by can cannot could did do does doing done down during each either else ever
+    few for from further get gets got had has have having he her here hers herself him himself his how i
+    if in into is it its itself just let lets me more most much must my myself need no nor not now of
+    off on once only or other ought our ours ourselves out over own please same shall she should so some
+    such than that the their theirs them themselves then there these they this those through to too
+    under until up us very via want was way we were what when where whether which while who whom whose
+    why will with within without would yes yet you your yours yourself yourselves hi hello hey thanks
+    thank ok okay tell know explain
+    """
 )
-_FR_STOP = frozenset(
+_FR_STOP = _word_set(
     """
-    a ai aie aient aies ait alors as au aucun aucune aussi autre aux avaient avais avait avec avez aviez avions
-    avoir avons ayant bonjour bonsoir ca ce ceci cela celle celles celui ces cet cette ceux chaque ci comme
-    comment dans de des donc dont du elle elles en encore es est et etaient etais etait etant ete etes etiez
-    etions etre eu eue eues eus eut faire fais fait faut hors ici il ils je jusqu jusque la le les lorsqu lorsque leur leurs lui
-    ma mais me meme mes merci moi mon ne ni nos notre nous on ont ou oui par pas peut peuvent peux plus pour
-    pourquoi puis puisqu puisque qu quand que quel quelle quelles quels qui quoi sa sans se sera seront ses si sien soi
-    soit sommes son sont sous suis sur svp ta te tes toi ton tous tout toute toutes tres tu un une vos votre vous
-    voudrais veux veut vouloir y
-    """.split()
+    a ai aie aient aies ait alors as au aucun aucune aussi autre aux avaient avais avait avec avez aviez
+    avions avoir avons ayant bonjour bonsoir ca ce ceci cela celle celles celui ces cet cette ceux
+    chaque ci comme comment dans de des donc dont du elle elles en encore es est et etaient etais etait
+    etant ete etes etiez etions etre eu eue eues eus eut faire fais fait faut hors ici il ils je jusqu
+    jusque la le les lorsqu lorsque leur leurs lui ma mais me meme mes merci moi mon ne ni nos notre
+    nous on ont ou oui par pas peut peuvent peux plus pour pourquoi puis puisqu puisque qu quand que
+    quel quelle quelles quels qui quoi sa sans se sera seront ses si sien soi soit sommes son sont sous
+    suis sur svp ta te tes toi ton tous tout toute toutes tres tu un une vos votre vous voudrais veux
+    veut vouloir y dis dire savoir explique expliquez
+    """
 )
 STOP_WORDS = _EN_STOP | _FR_STOP
 

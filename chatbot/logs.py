@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 from chatbot.config import CloudLogging, Settings
@@ -39,6 +40,8 @@ class RequestIdFilter(logging.Filter):
 def _formatter() -> logging.Formatter:
     return JsonFormatter(
         "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+        # What the Cloud Logging handler adds to a record is shipped there, not printed.
+        reserved_attrs=[*RESERVED_ATTRS, *_CLOUD_ATTRS],
         rename_fields={"levelname": "severity", "asctime": "time", "name": "logger"},
         datefmt="%Y-%m-%dT%H:%M:%S%z",
         json_ensure_ascii=False,
@@ -83,7 +86,9 @@ class CloudRecordFilter(logging.Filter):
         if record.name.startswith(_NOT_SHIPPED):
             return False
         extras = {
-            k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS and k not in _CLOUD_ATTRS
+            k: v
+            for k, v in vars(record).items()
+            if k not in _RECORD_ATTRS and k not in _CLOUD_ATTRS and not k.startswith("_")
         }
         http_request = extras.pop("httpRequest", None)
         fields: dict[str, Any] = {"logger": record.name, **extras}
@@ -166,8 +171,8 @@ def start_cloud_logging(settings: Settings) -> CloudShipper | None:
     if resource is not None:
         kwargs["resource"] = resource
     handler = CloudLoggingHandler(client, **kwargs)
-    handler.addFilter(RequestIdFilter())
-    handler.addFilter(CloudRecordFilter())
+    # Ours must run before the library's own filter, which reads labels and http_request from the record.
+    handler.filters[:0] = [RequestIdFilter(), CloudRecordFilter()]
     handler.setLevel(settings.log_level)
     logging.getLogger().addHandler(handler)
     log.info("Cloud Logging on: log %s, project %s", settings.log_name, client.project)

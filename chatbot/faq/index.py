@@ -31,6 +31,8 @@ _CANDIDATES = 10
 _QUESTION_COVERAGE = 0.3
 # An entry in the other language than the query's: bilingual FAQs hold the same answer in both.
 _OTHER_LANGUAGE = 0.9
+_MAX_CORRECTIONS = 8
+_MAX_TERMS = 32
 # Shorter words are too often one letter away from an unrelated word (paris/pris, prix/pris).
 _MIN_FUZZY_LENGTH = 5
 
@@ -45,7 +47,7 @@ class _Query:
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """An entry relevant to a query; `score` is in [0, 1], 1 when every query word is in its question."""
+    """An entry relevant to a query; `score` is in [0, 1], about 1 when the query is the entry's question."""
 
     entry: FaqEntry
     score: float
@@ -87,8 +89,8 @@ class FaqIndex:
         )
         self._default_language: Language = majority
         self._doc_freq: Counter[str] = Counter()
-        # Folded word -> the stem it was indexed as; the typo path corrects query words against these.
-        self._surface: dict[str, str] = {}
+        # The FAQ's own words (folded), against which the typo path corrects query words.
+        self._surface: set[str] = set()
         self._trigram_index: dict[str, list[str]] = {}
         # check_same_thread=False: the index is read-only once built, and a reload may build it in a thread.
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
@@ -125,7 +127,7 @@ class FaqIndex:
         for word in content_words(text):
             # French entries quote English words (OpenAI, install) and the reverse: both stems match either.
             variants = tuple(dict.fromkeys(stem(word, language) for language in LANGUAGES))
-            self._surface.setdefault(word, variants[0])
+            self._surface.add(word)
             stems.append(variants)
         return stems
 
@@ -136,7 +138,7 @@ class FaqIndex:
         return idf if idf > 0 else 1e-6
 
     def _correct(self, word: str) -> str | None:
-        """The indexed stem of the FAQ word closest to a misspelt `word`, if one is a typo away."""
+        """The FAQ word a typo away from a misspelt `word`: the most common such word, or None."""
         if len(word) < _MIN_FUZZY_LENGTH:
             return None
         shared: Counter[str] = Counter()
@@ -151,10 +153,13 @@ class FaqIndex:
                 and len(candidate) >= _MIN_FUZZY_LENGTH
                 and _edit_distance_at_most(word, candidate, limit)
             ):
-                term = self._surface[candidate]
-                if best is None or self._doc_freq[term] > best[0]:
-                    best = (self._doc_freq[term], term)
+                frequency = max(self._doc_freq[stem(candidate, language)] for language in LANGUAGES)
+                if best is None or frequency > best[0]:
+                    best = (frequency, candidate)
         return best[1] if best else None
+
+    def _known_stem(self, word: str, order: Sequence[Language]) -> str | None:
+        return next((term for term in (stem(word, lang) for lang in order) if term in self._doc_freq), None)
 
     def _query_terms(self, query: str) -> _Query:
         language = detect_language(query)
@@ -163,14 +168,18 @@ class FaqIndex:
         terms: dict[str, None] = {}
         unknown = corrected = 0.0
         for word in dict.fromkeys(content_words(query)):
-            term = next((t for t in (stem(word, lang) for lang in order) if t in self._doc_freq), None)
-            if term is None and (term := self._correct(word)) is not None:
-                corrected += 1
+            term = self._known_stem(word, order)
+            # Correcting is the slow path: a long message full of unknown words must not pay it for each.
+            if term is None and corrected + unknown < _MAX_CORRECTIONS and (fixed := self._correct(word)):
+                term = self._known_stem(fixed, order)
+                corrected += term is not None
             if term is None:
                 unknown += 1
             else:
                 terms[term] = None
-        return _Query(list(terms), unknown, corrected, language)
+        # The rarest words say the most; capping them bounds the cost of a 4,000-character message.
+        kept = sorted(terms, key=self._doc_freq.__getitem__)[:_MAX_TERMS]
+        return _Query(kept, unknown + len(terms) - len(kept), corrected, language)
 
     def search(
         self, query: str, *, top_k: int = DEFAULT_TOP_K, min_score: float = DEFAULT_MIN_SCORE

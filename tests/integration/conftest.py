@@ -1,0 +1,73 @@
+"""The real service over HTTP, against a fake OpenAI server speaking the real protocol."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.processes import Process, fake_openai, service
+
+API_KEY = "test-key-0123456789abcdef"
+OLD_KEY = "old-key-rotated-out-soon-42"
+UPSTREAM_KEY = "sk-upstream-secret-do-not-log-7f3a"
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[str]:
+    with fake_openai("--api-key", UPSTREAM_KEY, "--slow-seconds", "5") as url:
+        yield url
+
+
+def service_env(upstream: str, **overrides: str) -> dict[str, str]:
+    env = {
+        "API_KEY": f"{API_KEY},{OLD_KEY}",
+        "OPENAI_API_KEY": UPSTREAM_KEY,
+        "OPENAI_BASE_URL": upstream,
+        "OPENAI_MODEL": "gpt-test-mini",
+        "OPENAI_TIMEOUT": "1.5",
+        "SYSTEM_PROMPT": "Tu es l'assistant du site.",
+        "WORKERS": "2",
+    }
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture(scope="session")
+def svc(upstream: str) -> Iterator[tuple[str, Process]]:
+    with service(service_env(upstream)) as running:
+        yield running
+
+
+@pytest.fixture
+def base_url(svc: tuple[str, Process]) -> str:
+    return svc[0]
+
+
+@pytest.fixture
+def proc(svc: tuple[str, Process]) -> Process:
+    return svc[1]
+
+
+@pytest.fixture
+def client(base_url: str, upstream: str) -> Iterator[httpx.Client]:
+    httpx.post(upstream.removesuffix("/v1") + "/_fake/reset")
+    with httpx.Client(base_url=base_url, timeout=15, headers={"x-api-key": API_KEY}) as c:
+        yield c
+
+
+def upstream_requests(upstream: str) -> list[dict[str, Any]]:
+    return list(httpx.get(upstream.removesuffix("/v1") + "/_fake/requests").json())
+
+
+def log_records(proc: Process) -> list[dict[str, Any]]:
+    records = []
+    for line in proc.lines:
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            pytest.fail(f"log line is not JSON: {line!r}")
+    return records

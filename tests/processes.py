@@ -1,0 +1,124 @@
+"""Real processes for tests and benchmarks: the service, the fakes; started, awaited, stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+FAKES = ROOT / "tests" / "fakes"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Process:
+    """A child process whose combined output is collected line by line."""
+
+    def __init__(self, args: list[str], env: dict[str, str], *, cwd: Path = ROOT) -> None:
+        self.args = args
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            args,
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_http(self, url: str, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.args} exited {self.proc.returncode}:\n{self.output}")
+            try:
+                if httpx.get(url, timeout=1).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"{url} did not answer within {timeout} s:\n{self.output}")
+
+    def stop(self, timeout: float = 15) -> int:
+        if self.proc.poll() is None:
+            # SIGTERM to the whole group: Sanic's manager and its workers (SIGINT can leave it spinning).
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self._reader.join(2)
+        return self.proc.returncode
+
+
+def base_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "GOOGLE_", "FAQ_", "LLM_"))}
+    env.update({"PYTHONUNBUFFERED": "1", "GOOGLE_CLOUD_LOGGING": "false"})
+    return env
+
+
+@contextmanager
+def fake_openai(*extra: str) -> Iterator[str]:
+    """A fake OpenAI server; yields its base URL (ending in /v1)."""
+    port = free_port()
+    proc = Process([sys.executable, str(FAKES / "openai_server.py"), "--port", str(port), *extra], base_env())
+    try:
+        proc.wait_http(f"http://127.0.0.1:{port}/_fake/health")
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.stop()
+
+
+@contextmanager
+def fake_cloud_logging(*extra: str) -> Iterator[str]:
+    """A fake Cloud Logging API; yields its endpoint URL."""
+    port = free_port()
+    proc = Process([sys.executable, str(FAKES / "cloud_logging.py"), "--port", str(port), *extra], base_env())
+    try:
+        proc.wait_http(f"http://127.0.0.1:{port}/_fake/entries")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.stop()
+
+
+@contextmanager
+def service(env: dict[str, str], *, wait: bool = True) -> Iterator[tuple[str, Process]]:
+    """The real service (`python -m chatbot`) on a free port; yields its base URL and process."""
+    port = free_port()
+    full_env = {**base_env(), "HOST": "127.0.0.1", "PORT": str(port), **env}
+    # A temporary working directory: a developer's own .env must not leak into tests.
+    proc = Process([sys.executable, "-m", "chatbot"], full_env, cwd=Path(tempfile.mkdtemp(prefix="chatbot-")))
+    try:
+        if wait:
+            proc.wait_http(f"http://127.0.0.1:{port}/healthz")
+        yield f"http://127.0.0.1:{port}", proc
+    finally:
+        proc.stop()

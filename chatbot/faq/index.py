@@ -11,19 +11,18 @@ from dataclasses import dataclass
 from chatbot.faq.parse import FaqEntry
 from chatbot.faq.text import LANGUAGES, Language, content_words, detect_language, stem
 
-#: A hit needs this normalised score (0-1) to count. Calibrated on French and English paraphrases and
-#: off-topic questions against faq/faq.md and the tests' FAQ: paraphrases mostly score 0.3-1, off-topic
-#: ones nothing or under 0.25 (a single shared word).
+#: A hit needs this normalised score (0-1) to count. Calibrated on 43 French and English paraphrases and 25
+#: off-topic questions against faq/faq.md and the tests' FAQ: paraphrases found score 0.28-1, off-topic ones
+#: get no match at all or score under 0.21, save those sharing a rare word with an entry ("the capital of
+#: France" matches "Le chatbot parle-t-il français ?"), which no lexical threshold can tell apart.
 DEFAULT_MIN_SCORE = 0.25
 DEFAULT_TOP_K = 3
 
 # A word in the question counts this many times one in the answer: FAQ questions say what the entry is about.
-QUESTION_WEIGHT = 4.0
-# FTS5's bm25() constants (fts5_aux.c); the normalisation below mirrors its formula.
-_K1 = 1.2
-# A query word the FAQ never uses weighs like the rarest word it does use, so the normalised score tells
-# "the FAQ covers most of what was asked" from "one word happened to match".
-_UNKNOWN_WEIGHT = 1.0
+QUESTION_WEIGHT = 2.0
+# A query word the FAQ never uses weighs 3/4 of the rarest word it does use, so that the score tells "the FAQ
+# covers most of what was asked" from "one word happened to match".
+_UNKNOWN_WEIGHT = 0.75
 _TYPO_PENALTY = 0.5
 # Candidates BM25 hands to the final scoring: enough for the question-coverage factor to reorder near ties.
 _CANDIDATES = 10
@@ -47,7 +46,7 @@ class _Query:
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """An entry relevant to a query; `score` is in [0, 1], about 1 when the query is the entry's question."""
+    """An entry relevant to a query; `score` is in [0, 1], 1 when the entry holds every word of the query."""
 
     entry: FaqEntry
     score: float
@@ -204,13 +203,12 @@ class FaqIndex:
         return [hit for hit in hits[:top_k] if hit.score >= min_score]
 
     def _reference(self, query: _Query) -> float:
-        """What bm25() gives a question holding each query word once, at average length: the 1.0 mark."""
-        per_word = QUESTION_WEIGHT * (_K1 + 1) / (QUESTION_WEIGHT + _K1)
+        """What bm25() gives an answer holding each query word once, at average length: the 1.0 mark."""
+        # There, FTS5's term frequency part, f(k1 + 1) / (f + k1(1 - b + b)), is 1: each word adds its IDF.
         known = sum(self._idf(self._doc_freq[term]) for term in query.terms)
-        # A word the FAQ never uses weighs like the rarest word it does use, so that "most of what was asked
-        # is covered" scores higher than "one word happened to match"; a corrected typo counts half missing.
+        # A corrected typo counts as half missing.
         missing = (_UNKNOWN_WEIGHT * query.unknown + _TYPO_PENALTY * query.corrected) * self._idf(1)
-        return per_word * (known + missing)
+        return known + missing
 
     def _score(self, rowid: int, bm25: float, query: _Query) -> float:
         """Normalised BM25, scaled by how much of the entry's question the query covers and by language."""

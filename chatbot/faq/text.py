@@ -45,7 +45,7 @@ _FR_STOP = _word_set(
     nous on ont ou oui par pas peut peuvent peux plus pour pourquoi puis puisqu puisque qu quand que
     quel quelle quelles quels qui quoi sa sans se sera seront ses si sien soi soit sommes son sont sous
     suis sur svp ta te tes toi ton tous tout toute toutes tres tu un une vos votre vous voudrais veux
-    veut vouloir y dis dire savoir explique expliquez
+    veut vouloir y dis dire savoir explique expliquez faites
     """
 )
 STOP_WORDS = _EN_STOP | _FR_STOP

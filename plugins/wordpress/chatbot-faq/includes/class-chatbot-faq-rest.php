@@ -78,13 +78,22 @@ class Chatbot_FAQ_REST {
 	}
 
 	/**
-	 * Keeps the text of a question: no tags, no control characters, trimmed.
+	 * Keeps the text of a question: valid UTF-8 without control characters (newlines and tabs kept), trimmed.
+	 *
+	 * The question is plain text sent as JSON and never printed as HTML (the reply is shown with textContent),
+	 * so tags are not stripped: a visitor asking "what does <br> mean?" or "is 3 < 5?" is relayed verbatim,
+	 * where sanitize_textarea_field() would drop the tag or turn "<" into "&lt;".
 	 *
 	 * @param mixed $value Raw value.
 	 * @return string
 	 */
 	public static function sanitize_message( $value ) {
-		return trim( sanitize_textarea_field( is_scalar( $value ) ? (string) $value : '' ) );
+		if ( ! is_scalar( $value ) ) {
+			return '';
+		}
+		$text = wp_check_invalid_utf8( (string) $value, true );
+		$text = (string) preg_replace( '/[^\P{Cc}\t\n]/u', '', str_replace( "\r\n", "\n", $text ) );
+		return trim( $text );
 	}
 
 	/**

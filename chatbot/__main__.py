@@ -41,7 +41,9 @@ def main() -> int:
     )
     loader = AppLoader(factory=partial(create_app, settings))
     app = loader.load()
-    app.prepare(host=settings.host, port=settings.port, workers=settings.workers, access_log=False, motd=False)
+    app.prepare(
+        host=settings.host, port=settings.port, workers=settings.workers, access_log=False, motd=False
+    )
     Sanic.serve(primary=app, app_loader=loader)
     return 0
 

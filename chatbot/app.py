@@ -91,8 +91,9 @@ def _document(app: ChatbotApp) -> None:
         "Chatbot MVP API",
         version=__version__,
         description=(
-            "A self-hosted chatbot. `POST /chat` with a JSON `message` and the `x-api-key` header returns the "
-            "model's `reply`. Every error is JSON `{\"error\": \"...\"}`; every response carries `X-Request-ID`."
+            "A self-hosted chatbot. `POST /chat` with a JSON `message` and the `x-api-key` header returns "
+            'the model\'s `reply`. Every error is JSON `{"error": "..."}`; every response carries '
+            "`X-Request-ID`."
         ),
     )
     app.ext.openapi.add_security_scheme(SECURITY_SCHEME, "apiKey", location="header", name="x-api-key")
@@ -115,7 +116,7 @@ def create_app(settings: Settings | None = None) -> ChatbotApp:
     app.blueprint(chat.bp)
     app.on_request(_start_request, priority=100)
     app.on_request(require_api_key, priority=90)
-    app.on_response(_finish_request, priority=100)
+    app.on_response(_finish_request, priority=100)  # type: ignore[no-untyped-call]
     app.before_server_start(_start_clients)
     app.after_server_start(_mark_ready)
     app.before_server_stop(_mark_not_ready)

@@ -98,7 +98,9 @@ class Settings(BaseSettings):
     @classmethod
     def _no_placeholder(cls, value: str) -> str:
         if PLACEHOLDER_MARK in value:
-            raise ValueError("still holds the placeholder from .env.example; set a real key or leave it empty")
+            raise ValueError(
+                "still holds the placeholder from .env.example; set a real key or leave it empty"
+            )
         return value.strip()
 
     @field_validator("openai_base_url", "cloud_logging_endpoint")

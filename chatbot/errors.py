@@ -1,4 +1,4 @@
-"""Every error a client can see is JSON `{"error": "..."}` with the right status; never a trace or upstream text."""
+"""Errors a client sees: JSON `{"error": "..."}` with the right status; never a trace or upstream text."""
 
 from __future__ import annotations
 

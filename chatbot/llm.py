@@ -1,8 +1,8 @@
 """The upstream model: OpenAI's Chat Completions API or any server that speaks it.
 
-Two clients share one contract and one error taxonomy. `HttpChatClient` (the default) is a single aiohttp POST per
-attempt with the openai SDK's retry policy; it costs about a fifth of the SDK's CPU per call (README: "Why the
-call path is built this way"). `SdkChatClient` uses the `openai` SDK itself, for providers that need its extras.
+Two clients share one contract and one error taxonomy. `HttpChatClient` (the default) is one aiohttp POST
+per attempt with the openai SDK's retry policy; it costs about a fifth of the SDK's CPU per call (README:
+"Why the call path is built this way"). `SdkChatClient` uses the `openai` SDK itself (OPENAI_CLIENT=sdk).
 """
 
 from __future__ import annotations
@@ -113,12 +113,13 @@ def _retry_after(headers: Any) -> float | None:
         except ValueError:
             continue
         if seconds >= 0:
-            return seconds
+            return float(seconds)
     return None
 
 
 def _backoff(attempt: int) -> float:
-    return min(INITIAL_BACKOFF_S * 2**attempt, MAX_BACKOFF_S) * (1 - 0.25 * random.random())  # noqa: S311
+    jitter = 1 - 0.25 * random.random()  # noqa: S311
+    return float(min(INITIAL_BACKOFF_S * 2**attempt, MAX_BACKOFF_S) * jitter)
 
 
 def _fault_for_status(status: int) -> Fault:
@@ -162,7 +163,9 @@ class HttpChatClient:
 
     async def complete(self, messages: list[Message], *, request_id: str | None = None) -> Completion:
         body = json.dumps({"model": self._settings.openai_model, "messages": messages, **self._params})
-        headers = self._headers if request_id is None else {**self._headers, "X-Client-Request-Id": request_id}
+        headers = (
+            self._headers if request_id is None else {**self._headers, "X-Client-Request-Id": request_id}
+        )
         retries = self._settings.openai_max_retries
         for attempt in range(retries + 1):
             try:
@@ -198,7 +201,9 @@ class HttpChatClient:
                 retry_after = _retry_after(response.headers)
         except TimeoutError:
             # Not retried: the visitor has already waited OPENAI_TIMEOUT.
-            raise UpstreamError(Fault.TIMEOUT, f"no answer within {self._settings.openai_timeout:g} s") from None
+            raise UpstreamError(
+                Fault.TIMEOUT, f"no answer within {self._settings.openai_timeout:g} s"
+            ) from None
         except aiohttp.ClientError as error:
             cause = f"connection failed: {type(error).__name__}"
             raise UpstreamError(Fault.UNAVAILABLE, cause, retryable=True) from None
@@ -217,7 +222,7 @@ class HttpChatClient:
 
 
 class SdkChatClient:
-    """The same contract through the `openai` SDK (OPENAI_CLIENT=sdk): its own retries, error types and transport."""
+    """The same contract through the `openai` SDK (OPENAI_CLIENT=sdk): its retries, errors and transport."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings

@@ -137,7 +137,11 @@ def start_cloud_logging(settings: Settings) -> CloudShipper | None:
     if settings.google_cloud_logging is CloudLogging.FALSE:
         return None
     hint = _credentials_hint()
-    if not settings.cloud_logging_endpoint and hint is None and settings.google_cloud_logging is CloudLogging.AUTO:
+    if (
+        not settings.cloud_logging_endpoint
+        and hint is None
+        and settings.google_cloud_logging is CloudLogging.AUTO
+    ):
         log.info("Cloud Logging off: no Google credentials found; logging to stdout only")
         return None
     # Imported only when shipping: the Google client stack costs memory every worker would pay.
@@ -151,16 +155,18 @@ def start_cloud_logging(settings: Settings) -> CloudShipper | None:
         from google.auth.credentials import AnonymousCredentials  # noqa: PLC0415
 
         project = settings.google_cloud_project or "local-project"
-        client = Client(
+        client = Client(  # type: ignore[no-untyped-call]
             project=project,
-            credentials=AnonymousCredentials(),
+            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
             _use_grpc=False,
             client_options={"api_endpoint": settings.cloud_logging_endpoint},
         )
         resource = Resource(type="global", labels={"project_id": project})
     else:
         try:
-            client = Client(project=settings.google_cloud_project or None, _use_grpc=False)
+            client = Client(  # type: ignore[no-untyped-call]
+                project=settings.google_cloud_project or None, _use_grpc=False
+            )
         except Exception as error:  # google-auth raises several unrelated types for "no credentials"
             log.warning(
                 "Cloud Logging off: no usable Google credentials (%s); logging to stdout only",

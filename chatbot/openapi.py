@@ -57,16 +57,25 @@ READY: dict[str, Any] = {
 }
 
 _ERROR_EXAMPLES: dict[int, tuple[str, str]] = {
-    400: ("Invalid body: no message, not JSON, not an object, message not a string, blank or too long",
-          "Message manquant dans la requête."),
+    400: (
+        "Invalid body: no message, not JSON, not an object, message not a string, blank or too long",
+        "Message manquant dans la requête.",
+    ),
     401: ("Missing, empty or wrong x-api-key", "Clé API invalide ou manquante."),
     413: ("Body larger than MAX_BODY_BYTES", "Requête trop volumineuse."),
     500: ("Unexpected error (logged with the request id)", "Erreur interne du serveur."),
-    502: ("The model server failed, was unreachable, answered nonsense or refused our key",
-          "Le service de langage est indisponible, réessayez plus tard."),
-    503: ("The model server is rate limiting us; see Retry-After",
-          "Le service de langage est saturé, réessayez plus tard."),
-    504: ("No answer from the model server within OPENAI_TIMEOUT", "Le service de langage n'a pas répondu à temps."),
+    502: (
+        "The model server failed, was unreachable, answered nonsense or refused our key",
+        "Le service de langage est indisponible, réessayez plus tard.",
+    ),
+    503: (
+        "The model server is rate limiting us; see Retry-After",
+        "Le service de langage est saturé, réessayez plus tard.",
+    ),
+    504: (
+        "No answer from the model server within OPENAI_TIMEOUT",
+        "Le service de langage n'a pas répondu à temps.",
+    ),
 }
 
 

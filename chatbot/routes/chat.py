@@ -67,9 +67,7 @@ def build_messages(settings: Settings, message: str) -> list[Message]:
         required=True,
     ),
     response=[
-        Response(
-            {"application/json": CHAT_REPLY}, status=200, description="The chatbot's reply"
-        ),
+        Response({"application/json": CHAT_REPLY}, status=200, description="The chatbot's reply"),
         *error_responses(400, 401, 413, 500, 502, 503, 504),
     ],
     secured={SECURITY_SCHEME: []},

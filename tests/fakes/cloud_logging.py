@@ -34,7 +34,9 @@ async def write_entries(request: web.Request) -> web.Response:
     body: dict[str, Any] = await request.json()
     defaults = {k: body[k] for k in ("logName", "resource", "labels") if k in body}
     for entry in body.get("entries", []):
-        request.app[Entries].append({**defaults, **entry, "_authorization": request.headers.get("Authorization")})
+        request.app[Entries].append(
+            {**defaults, **entry, "_authorization": request.headers.get("Authorization")}
+        )
     return web.json_response({})
 
 
@@ -58,13 +60,17 @@ def make_app(*, delay_s: float = 0, status: int = 200) -> web.Application:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8085)
     parser.add_argument("--delay-s", type=float, default=0)
     parser.add_argument("--status", type=int, default=200)
     args = parser.parse_args()
-    web.run_app(make_app(delay_s=args.delay_s, status=args.status), host=args.host, port=args.port, print=None)
+    web.run_app(
+        make_app(delay_s=args.delay_s, status=args.status), host=args.host, port=args.port, print=None
+    )
 
 
 if __name__ == "__main__":

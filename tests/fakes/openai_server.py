@@ -101,7 +101,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         response.headers["Retry-After"] = "7"
         return response
     if fault == "401":
-        return _error(401, "Incorrect API key provided: sk-upstr****.", "invalid_request_error", "invalid_api_key")
+        return _error(
+            401, "Incorrect API key provided: sk-upstr****.", "invalid_request_error", "invalid_api_key"
+        )
     if fault == "invalid":
         return web.json_response({"object": "chat.completion", "choices": []})
     if fault == "html":
@@ -168,7 +170,9 @@ def make_app(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--delay-ms", type=float, default=0)

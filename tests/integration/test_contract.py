@@ -65,7 +65,13 @@ def test_every_listed_key_is_accepted_for_rotation(base_url: str) -> None:
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"x-api-key": ""}, {"x-api-key": "wrong"}, {"x-api-key": API_KEY + "x"}, {"x-api-key": API_KEY[:-1]}],
+    [
+        {},
+        {"x-api-key": ""},
+        {"x-api-key": "wrong"},
+        {"x-api-key": API_KEY + "x"},
+        {"x-api-key": API_KEY[:-1]},
+    ],
     ids=["missing", "empty", "wrong", "longer", "shorter"],
 )
 def test_chat_without_a_valid_key_is_refused(base_url: str, headers: dict[str, str]) -> None:
@@ -75,7 +81,9 @@ def test_chat_without_a_valid_key_is_refused(base_url: str, headers: dict[str, s
 
 
 def test_a_list_of_keys_is_not_itself_a_key(base_url: str) -> None:
-    response = httpx.post(base_url + "/chat", json={"message": "hi"}, headers={"x-api-key": f"{API_KEY},{OLD_KEY}"})
+    response = httpx.post(
+        base_url + "/chat", json={"message": "hi"}, headers={"x-api-key": f"{API_KEY},{OLD_KEY}"}
+    )
     assert response.status_code == 401
 
 
@@ -93,7 +101,10 @@ def test_public_routes_need_no_key(base_url: str, path: str) -> None:
         (b'{"message": null}', "Message manquant dans la requête."),
         (b"not json", "Le corps de la requête n'est pas du JSON valide."),
         (b"\xff\xfe", "Le corps de la requête n'est pas du JSON valide."),
-        (b'["message"]', 'Le corps de la requête doit être un objet JSON, par exemple {"message": "Bonjour"}.'),
+        (
+            b'["message"]',
+            'Le corps de la requête doit être un objet JSON, par exemple {"message": "Bonjour"}.',
+        ),
         (b'"hello"', 'Le corps de la requête doit être un objet JSON, par exemple {"message": "Bonjour"}.'),
         (b'{"message": 42}', "Le champ message doit être une chaîne de caractères."),
         (b'{"message": ["a"]}', "Le champ message doit être une chaîne de caractères."),
@@ -106,7 +117,9 @@ def test_bad_bodies_get_a_400_saying_what_is_wrong(client: httpx.Client, body: b
     assert response.json() == {"error": error}
 
 
-def test_message_over_the_limit_is_refused_before_any_upstream_call(client: httpx.Client, upstream: str) -> None:
+def test_message_over_the_limit_is_refused_before_any_upstream_call(
+    client: httpx.Client, upstream: str
+) -> None:
     response = client.post("/chat", json={"message": "a" * 4001})
     assert response.status_code == 400
     assert response.json() == {"error": "Message trop long : 4000 caractères au maximum."}

@@ -22,7 +22,9 @@ def test_every_line_is_json_with_severity_and_the_request_id(client: httpx.Clien
     for record in records:
         assert record["severity"] in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
         assert {"time", "logger", "message"} <= record.keys()
-    (access,) = [r for r in records if r.get("request_id") == "rid-json-1" and r["logger"] == "chatbot.access"]
+    (access,) = [
+        r for r in records if r.get("request_id") == "rid-json-1" and r["logger"] == "chatbot.access"
+    ]
     http = access["httpRequest"]
     assert http["requestMethod"] == "POST"
     assert http["requestUrl"] == "/chat"
@@ -100,15 +102,17 @@ def test_records_are_shipped_to_cloud_logging_with_severity_and_http_request(ups
 
         entries = wait_for_entries(endpoint, shipped)
     assert all(e["logName"] == "projects/demo-project/logs/chatbot-mvp" for e in entries)
-    (access,) = [
-        e for e in entries if e["labels"].get("request_id") == "rid-cloud-1" and "httpRequest" in e
-    ]
+    (access,) = [e for e in entries if e["labels"].get("request_id") == "rid-cloud-1" and "httpRequest" in e]
     assert SEVERITY[access["severity"]] == "INFO"
     assert access["httpRequest"]["status"] == 200
     assert access["httpRequest"]["requestMethod"] == "POST"
     assert access["jsonPayload"]["message"] == "POST /chat 200"
     assert access["jsonPayload"]["request_id"] == "rid-cloud-1"
-    fault = [e for e in entries if e["labels"].get("request_id") == "rid-cloud-2" and SEVERITY[e["severity"]] == "ERROR"]
+    fault = [
+        e
+        for e in entries
+        if e["labels"].get("request_id") == "rid-cloud-2" and SEVERITY[e["severity"]] == "ERROR"
+    ]
     assert any("upstream call failed" in e["jsonPayload"]["message"] for e in fault)
     assert any(e["jsonPayload"].get("cause") == "upstream answered HTTP 401" for e in fault)
     assert UPSTREAM_KEY not in json.dumps(entries)
@@ -120,9 +124,7 @@ def test_a_slow_or_failing_logging_api_never_slows_chat(upstream: str, behaviour
     with (
         fake_cloud_logging(*behaviour) as endpoint,
         service(
-            service_env(
-                upstream, GOOGLE_CLOUD_LOGGING="true", CLOUD_LOGGING_ENDPOINT=endpoint, WORKERS="1"
-            )
+            service_env(upstream, GOOGLE_CLOUD_LOGGING="true", CLOUD_LOGGING_ENDPOINT=endpoint, WORKERS="1")
         ) as (url, _),
         httpx.Client(base_url=url, headers={"x-api-key": API_KEY}) as client,
     ):
@@ -139,6 +141,11 @@ def test_no_credentials_means_one_warning_and_stdout_only(upstream: str) -> None
     env = service_env(upstream, GOOGLE_CLOUD_LOGGING="true", WORKERS="1")
     env["GOOGLE_APPLICATION_CREDENTIALS"] = "/nonexistent/key.json"
     with service(env) as (url, proc):
-        assert httpx.post(url + "/chat", json={"message": "hi"}, headers={"x-api-key": API_KEY}).status_code == 200
-        warnings = [r for r in log_records(proc) if r["severity"] == "WARNING" and "Cloud Logging off" in r["message"]]
+        assert (
+            httpx.post(url + "/chat", json={"message": "hi"}, headers={"x-api-key": API_KEY}).status_code
+            == 200
+        )
+        warnings = [
+            r for r in log_records(proc) if r["severity"] == "WARNING" and "Cloud Logging off" in r["message"]
+        ]
     assert len(warnings) == 1, proc.output

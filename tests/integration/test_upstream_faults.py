@@ -20,7 +20,15 @@ def assert_clean(response: httpx.Response) -> None:
     """Nothing from upstream, no trace, no key in what the client sees."""
     body = response.text
     assert list(response.json()) == ["error"]
-    for leak in ("Traceback", "rate_limit", "server_error", "Incorrect API key", UPSTREAM_KEY, "sk-", "<html"):
+    for leak in (
+        "Traceback",
+        "rate_limit",
+        "server_error",
+        "Incorrect API key",
+        UPSTREAM_KEY,
+        "sk-",
+        "<html",
+    ):
         assert leak not in body
 
 
@@ -45,7 +53,9 @@ def test_upstream_faults_become_502(
     assert len(upstream_requests(upstream)) == attempts
 
 
-def test_a_transient_failure_is_retried_and_the_visitor_gets_the_reply(client: httpx.Client, upstream: str) -> None:
+def test_a_transient_failure_is_retried_and_the_visitor_gets_the_reply(
+    client: httpx.Client, upstream: str
+) -> None:
     response = client.post("/chat", json={"message": "#fault:flaky once"})
     assert response.status_code == 200
     assert response.json() == {"reply": "Echo: #fault:flaky once"}
@@ -95,7 +105,9 @@ def test_faults_are_logged_with_their_cause_and_no_secret(client: httpx.Client, 
     client.post("/chat", json={"message": "#fault:500"}, headers={"x-request-id": rid})
     lines = [line for line in proc.lines if rid in line]
     assert any('"severity": "WARNING"' in line and "retrying" in line for line in lines), lines
-    assert any('"severity": "ERROR"' in line and "upstream answered HTTP 500" in line for line in lines), lines
+    assert any('"severity": "ERROR"' in line and "upstream answered HTTP 500" in line for line in lines), (
+        lines
+    )
     assert UPSTREAM_KEY not in proc.output
 
 
@@ -110,7 +122,9 @@ def sdk(upstream: str) -> Iterator[str]:
     [("hello", 200), ("#fault:500", 502), ("#fault:invalid", 502), ("#fault:401", 502), ("#fault:429", 503)],
 )
 def test_the_openai_sdk_client_keeps_the_same_contract(sdk: str, message: str, status: int) -> None:
-    response = httpx.post(sdk + "/chat", json={"message": message}, headers={"x-api-key": API_KEY}, timeout=30)
+    response = httpx.post(
+        sdk + "/chat", json={"message": message}, headers={"x-api-key": API_KEY}, timeout=30
+    )
     assert response.status_code == status
     if status == 200:
         assert response.json() == {"reply": "Echo: hello"}

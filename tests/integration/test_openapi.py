@@ -1,0 +1,61 @@
+"""The OpenAPI document is complete and truthful: a fuzzer finds no undocumented status or content type."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.integration.conftest import API_KEY
+
+
+def test_swagger_ui_is_served_at_api_docs(base_url: str) -> None:
+    response = httpx.get(base_url + "/api-docs")
+    assert response.status_code == 200
+    assert "swagger" in response.text.lower()
+
+
+def test_document_describes_the_key_and_every_chat_status(base_url: str) -> None:
+    doc = httpx.get(base_url + "/api-docs/openapi.json").json()
+    assert doc["openapi"].startswith("3.")
+    assert doc["components"]["securitySchemes"]["ApiKeyAuth"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-api-key",
+    }
+    chat = doc["paths"]["/chat"]["post"]
+    assert chat["security"] == [{"ApiKeyAuth": []}]
+    body = chat["requestBody"]["content"]["application/json"]
+    assert body["schema"]["required"] == ["message"]
+    assert body["schema"]["example"] == {"message": "Bonjour, comment ça va?"}
+    assert set(chat["responses"]) == {"200", "400", "401", "413", "500", "502", "503", "504"}
+    for status, response in chat["responses"].items():
+        schema = response["content"]["application/json"]["schema"]
+        assert schema["required"] == (["reply"] if status == "200" else ["error"])
+    assert "security" not in doc["paths"]["/"]["get"]
+
+
+def test_fuzzer_finds_nothing_undocumented(base_url: str, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "st"),
+            "run",
+            f"{base_url}/api-docs/openapi.json",
+            "--header",
+            f"x-api-key: {API_KEY}",
+            "--checks",
+            "all",
+            "--max-examples",
+            "40",
+            "--report-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "No issues found" in result.stdout

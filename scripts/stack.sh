@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The compose stack's commands, called by `make up|down|logs|ps` (mk/stack.mk).
+#   up    creates .env from .env.example with a fresh API_KEY when there is none, creates the certificate,
+#         builds and starts the stack, waits until it is healthy, prints the URL and a curl call to paste
+#   certs               the self-signed certificate alone (CERT_HOSTS from the environment or .env)
+#   down | logs | ps    the same on the running stack
+# Env: COMPOSE_FILES (default "compose.yaml"), COMPOSE_PROJECT_NAME, PYTHON_IMAGE / NGINX_IMAGE (else .env, else the
+# official images, or the local/ stand-ins when those exist and Docker Hub is unreachable).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+say() { printf 'stack: %s\n' "$*" >&2; }
+
+# A value from .env (the last assignment wins, as in compose); empty when unset.
+env_value() { [[ -f .env ]] && sed -n "s/^$1=//p" .env | tail -n 1 | sed -e 's/^"\(.*\)"$/\1/' -e "s/^'\(.*\)'$/\1/"; }
+
+compose() {
+  local files=() f
+  for f in ${COMPOSE_FILES:-compose.yaml}; do files+=(-f "$f"); done
+  docker compose "${files[@]}" "$@"
+}
+
+ensure_env() {
+  if [[ -f .env ]]; then
+    if grep -q '^API_KEY=.*!!!' .env; then
+      say ".env still holds the API_KEY placeholder: set a key, or delete .env to get a generated one"; exit 1
+    fi
+    return
+  fi
+  local key
+  key=$(openssl rand -hex 32)
+  # umask: .env holds secrets, so only its owner may read it.
+  (umask 077 && sed "s/^API_KEY=.*/API_KEY=$key/" .env.example >.env)
+  say "created .env from .env.example with a freshly generated API_KEY (edit .env to add OPENAI_API_KEY;"
+  say "without one the chatbot answers from faq/faq.md alone)"
+}
+
+# Picks a base image: the caller's or .env's choice; else the official one when it is here or Docker Hub answers;
+# else the local stand-in built by ../shared/tools/docker-sandbox (machines without Docker Hub).
+choose_image() {
+  local var=$1 official=$2 standin=$3 chosen
+  chosen=${!var:-$(env_value "$var")}
+  if [[ -z $chosen ]]; then
+    chosen=$official
+    if ! docker image inspect "$official" >/dev/null 2>&1 && docker image inspect "$standin" >/dev/null 2>&1 \
+      && ! curl -sS -o /dev/null --max-time 3 https://registry-1.docker.io/v2/ 2>/dev/null; then
+      say "Docker Hub is unreachable: building on the local stand-in $standin instead of $official"
+      chosen=$standin
+    fi
+  fi
+  export "$var=$chosen"
+}
+
+cmd_up() {
+  command -v docker >/dev/null || { say "docker is not installed (see the README: 'The compose stack')"; exit 1; }
+  docker info >/dev/null 2>&1 || { say "no Docker engine answers (here: eval \"\$(../shared/tools/docker-sandbox start)\")"; exit 1; }
+  ensure_env
+  mkdir -p faq
+  CERT_HOSTS=${CERT_HOSTS:-$(env_value CERT_HOSTS)} scripts/certs.sh
+  choose_image PYTHON_IMAGE python:3.13-slim local/python:3.13-slim
+  choose_image NGINX_IMAGE nginx:stable local/nginx:stable
+  # --build: never a plain pull of our own images; --wait: return once both healthchecks pass.
+  compose up -d --build --wait --wait-timeout "${WAIT_TIMEOUT:-180}"
+  local port key host url
+  port=${HTTPS_PORT:-$(env_value HTTPS_PORT)}
+  port=${port:-443}
+  host=localhost
+  url="https://$host$([[ $port == 443 ]] || echo ":$port")"
+  key=$(env_value API_KEY)
+  key=${key%%,*}
+  cat <<MSG
+
+The chatbot is up at $url  (Swagger: $url/api-docs)
+The certificate is self-signed: curl needs --cacert certs/fullchain.pem (or -k), browsers a one-time exception.
+Try it:
+
+  curl --cacert certs/fullchain.pem -H 'x-api-key: $key' -H 'Content-Type: application/json' \\
+    -d '{"message": "Bonjour !"}' $url/chat
+
+MSG
+}
+
+case ${1:-} in
+  up) cmd_up ;;
+  certs) CERT_HOSTS=${CERT_HOSTS:-$(env_value CERT_HOSTS)} scripts/certs.sh ;;
+  down) compose down --remove-orphans ;;
+  logs) compose logs --follow --tail "${TAIL:-200}" ;;
+  ps) compose ps ;;
+  *) sed -n '2,8p' "$0" >&2; exit 2 ;;
+esac

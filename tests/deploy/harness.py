@@ -1,0 +1,228 @@
+"""Deploy rehearsal harness: the sandbox services, one VM folder, and the deploy scripts run against them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+REGISTRY_HOST = "127.0.0.1:5000"
+IMAGES = ("chatbot", "chatbot-nginx")
+API_KEY = "deploy-rehearsal-key"
+MOVING_TAG = "main"
+#: Seconds deploy.sh waits for the services' healthchecks (production default: 120).
+WAIT_TIMEOUT = 90
+TIMINGS: dict[str, float] = {}
+FAKE_HEALTH_PROBE = "import urllib.request as u; u.urlopen('http://127.0.0.1:8081/_fake/health', timeout=2)"
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def unavailable(reason: str) -> None:
+    if _in_ci():
+        pytest.fail(f"deploy rehearsal cannot run in CI: {reason}")
+    pytest.skip(f"deploy rehearsal skipped: {reason}")
+
+
+def run(
+    cmd: list[str], timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """The docker-sandbox services: where the SSH key, the pinned host key and the base images are."""
+
+    ssh_host: str
+    ssh_port: int
+    ssh_user: str
+    ssh_key: Path
+    known_hosts: Path
+    python_image: str
+    nginx_image: str
+
+
+@dataclass
+class Rehearsal:
+    """One VM folder, compose project and registry path; methods run the deploy scripts against them."""
+
+    sandbox: Sandbox
+    name: str
+    vm_dir: Path
+    http_port: int
+    https_port: int
+    first_tag: str
+    env: dict[str, str] = field(repr=False)
+
+    @property
+    def registry(self) -> str:
+        return f"{REGISTRY_HOST}/{self.name}"
+
+    @property
+    def https_url(self) -> str:
+        return f"https://localhost:{self.https_port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.vm_dir / "certs/fullchain.pem"
+
+    def build_push(self, tag: str, source: Path = REPO) -> subprocess.CompletedProcess[str]:
+        env = {
+            **self.env,
+            "REGISTRY": self.registry,
+            "TAG": tag,
+            "MOVING_TAG": MOVING_TAG,
+            # The engine's own builder exports inline cache only; CI's docker-container builder: registry.
+            "BUILD_CACHE": "inline",
+            "PYTHON_IMAGE": self.sandbox.python_image,
+            "NGINX_IMAGE": self.sandbox.nginx_image,
+        }
+        return run(["bash", str(source / "deploy/build-push.sh")], timeout=900, env=env)
+
+    def release(self, tag: str, known_hosts: Path | None = None) -> subprocess.CompletedProcess[str]:
+        env = {
+            **self.env,
+            "TAG": tag,
+            "REGISTRY": self.registry,
+            "DEPLOY_HOST": self.sandbox.ssh_host,
+            "DEPLOY_PORT": str(self.sandbox.ssh_port),
+            "DEPLOY_USER": self.sandbox.ssh_user,
+            "DEPLOY_SSH_KEY": str(self.sandbox.ssh_key),
+            "DEPLOY_KNOWN_HOSTS": str(known_hosts or self.sandbox.known_hosts),
+            "DEPLOY_DIR": str(self.vm_dir),
+            "DEPLOY_PROJECT": self.name,
+            "DEPLOY_WAIT_TIMEOUT": str(WAIT_TIMEOUT),
+        }
+        return run(["bash", str(REPO / "deploy/release.sh")], timeout=WAIT_TIMEOUT * 2 + 120, env=env)
+
+    def client(self) -> httpx.Client:
+        # Trusts exactly the VM's certificate: the test sees what a client pinned to it would.
+        return httpx.Client(
+            base_url=self.https_url, verify=ssl.create_default_context(cafile=self.ca_file), timeout=30
+        )
+
+    def running_image(self, service: str) -> str:
+        out = run(["docker", "inspect", "-f", "{{.Config.Image}}", f"{self.name}-{service}-1"], timeout=30)
+        return out.stdout.strip()
+
+    def live_tag(self) -> str:
+        return Path(os.readlink(self.vm_dir / "current")).name
+
+    def registry_tags(self, image: str) -> list[str]:
+        response = httpx.get(f"http://{REGISTRY_HOST}/v2/{self.name}/{image}/tags/list", timeout=10)
+        if response.status_code == 404:
+            return []
+        tags: list[str] | None = response.json().get("tags")
+        return tags or []
+
+
+def vm_setup(vm_dir: Path, registry: str, first_tag: str, http_port: int, https_port: int) -> None:
+    """What an operator does once on a new VM (docs/deploy.md), with a fake OpenAI instead of OpenAI."""
+    (vm_dir / "fakes").mkdir()
+    shutil.copy2(REPO / "tests/fakes/openai_server.py", vm_dir / "fakes/openai_server.py")
+    env_lines = {
+        "API_KEY": API_KEY,
+        "OPENAI_API_KEY": "sk-deploy-rehearsal",
+        "OPENAI_BASE_URL": "http://fake-openai:8081/v1",
+        "HTTP_PORT": str(http_port),
+        "HTTPS_PORT": str(https_port),
+        "BIND_ADDRESS": "127.0.0.1",
+        "GOOGLE_CLOUD_LOGGING": "false",
+        "WORKERS": "1",
+    }
+    env_file = vm_dir / ".env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in env_lines.items()), encoding="utf-8")
+    env_file.chmod(0o600)
+    certs = run(
+        ["bash", str(REPO / "scripts/certs.sh")],
+        timeout=60,
+        env={**os.environ, "CERT_DIR": str(vm_dir / "certs"), "CERT_HOSTS": "localhost"},
+    )
+    assert certs.returncode == 0, certs.stderr
+    # The fake runs from the first release's image, pinned: releases come and go, the upstream stays.
+    fake = {
+        "services": {
+            "fake-openai": {
+                "image": f"{registry}/chatbot:{first_tag}",
+                "entrypoint": ["python", "/fakes/openai_server.py"],
+                "command": ["--host", "0.0.0.0", "--port", "8081", "--api-key", "sk-deploy-rehearsal"],
+                "volumes": [f"{vm_dir / 'fakes'}:/fakes:ro"],
+                "read_only": True,
+                "healthcheck": {
+                    "test": ["CMD", "python", "-c", FAKE_HEALTH_PROBE],
+                    "interval": "2s",
+                    "timeout": "3s",
+                    "retries": 10,
+                },
+            }
+        }
+    }
+    # JSON is YAML: no YAML writer needed.
+    (vm_dir / "compose.vm.yaml").write_text(json.dumps(fake, indent=2), encoding="utf-8")
+
+
+def delete_from_registry(name: str) -> None:
+    accept = ", ".join(
+        [
+            "application/vnd.docker.distribution.manifest.v2+json",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+            "application/vnd.oci.image.manifest.v1+json",
+            "application/vnd.oci.image.index.v1+json",
+        ]
+    )
+    with httpx.Client(base_url=f"http://{REGISTRY_HOST}/v2/{name}", timeout=10) as client:
+        for image in IMAGES:
+            listing = client.get(f"/{image}/tags/list")
+            if listing.status_code != 200:
+                continue
+            for tag in listing.json().get("tags") or []:
+                head = client.head(f"/{image}/manifests/{tag}", headers={"Accept": accept})
+                digest = head.headers.get("Docker-Content-Digest")
+                if digest:
+                    client.delete(f"/{image}/manifests/{digest}")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished step: the process result and how long it took."""
+
+    result: subprocess.CompletedProcess[str]
+    seconds: float
+
+    @property
+    def output(self) -> str:
+        return f"--- stdout\n{self.result.stdout[-6000:]}\n--- stderr\n{self.result.stderr[-6000:]}"
+
+
+def timed(step: Any, *args: Any, **kwargs: Any) -> Outcome:
+    started = time.monotonic()
+    result = step(*args, **kwargs)
+    return Outcome(result, time.monotonic() - started)

@@ -29,14 +29,18 @@ def free_port() -> int:
 class Process:
     """A child process whose combined output is collected line by line."""
 
-    def __init__(self, args: list[str], env: dict[str, str], *, cwd: Path = ROOT) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], *, cwd: Path = ROOT, log_file: Path | None = None
+    ) -> None:
+        """With `log_file`, output goes there (as Docker's log driver would) instead of being collected."""
         self.args = args
         self.lines: list[str] = []
+        self._log = None if log_file is None else log_file.open("w")
         self.proc = subprocess.Popen(
             args,
             env=env,
             cwd=cwd,
-            stdout=subprocess.PIPE,
+            stdout=self._log or subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
@@ -45,7 +49,8 @@ class Process:
         self._reader.start()
 
     def _read(self) -> None:
-        assert self.proc.stdout is not None
+        if self.proc.stdout is None:
+            return
         for line in self.proc.stdout:
             self.lines.append(line.rstrip("\n"))
 
@@ -76,7 +81,17 @@ class Process:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
         self._reader.join(2)
+        if self._log is not None:
+            self._log.close()
         return self.proc.returncode
+
+    def worker_pids(self) -> list[int]:
+        """Sanic's worker processes: the manager's children, less multiprocessing's resource tracker."""
+        pid = self.proc.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return [
+            int(c) for c in children if b"resource_tracker" not in Path(f"/proc/{c}/cmdline").read_bytes()
+        ]
 
 
 def base_env() -> dict[str, str]:
@@ -110,12 +125,19 @@ def fake_cloud_logging(*extra: str) -> Iterator[str]:
 
 
 @contextmanager
-def service(env: dict[str, str], *, wait: bool = True) -> Iterator[tuple[str, Process]]:
+def service(
+    env: dict[str, str], *, wait: bool = True, log_file: Path | None = None
+) -> Iterator[tuple[str, Process]]:
     """The real service (`python -m chatbot`) on a free port; yields its base URL and process."""
     port = free_port()
     full_env = {**base_env(), "HOST": "127.0.0.1", "PORT": str(port), **env}
     # A temporary working directory: a developer's own .env must not leak into tests.
-    proc = Process([sys.executable, "-m", "chatbot"], full_env, cwd=Path(tempfile.mkdtemp(prefix="chatbot-")))
+    proc = Process(
+        [sys.executable, "-m", "chatbot"],
+        full_env,
+        cwd=Path(tempfile.mkdtemp(prefix="chatbot-")),
+        log_file=log_file,
+    )
     try:
         if wait:
             proc.wait_http(f"http://127.0.0.1:{port}/healthz")

@@ -80,7 +80,8 @@ def _configure(app: ChatbotApp, settings: Settings) -> None:
             "CORS_ALLOW_HEADERS": "content-type,x-api-key,x-request-id",
             "CORS_EXPOSE_HEADERS": "x-request-id,retry-after",
             "CORS_MAX_AGE": 600,
-            "CORS_SEND_WILDCARD": False,
+            # `*` only when the list says so; otherwise each listed origin is echoed back on its own.
+            "CORS_SEND_WILDCARD": "*" in settings.cors_origin_list,
             "CORS_SUPPORTS_CREDENTIALS": False,
         }
     )

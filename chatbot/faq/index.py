@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 from collections import Counter
@@ -30,6 +31,7 @@ _CANDIDATES = 10
 _QUESTION_COVERAGE = 0.3
 # An entry in the other language than the query's: bilingual FAQs hold the same answer in both.
 _OTHER_LANGUAGE = 0.9
+_NEGLIGIBLE_IDF = 1e-3
 _MAX_CORRECTIONS = 8
 _MAX_TERMS = 32
 # Shorter words are too often one letter away from an unrelated word (paris/pris, prix/pris).
@@ -71,9 +73,23 @@ def _edit_distance_at_most(a: str, b: str, limit: int) -> bool:
     return previous[-1] <= limit
 
 
-def _trigrams(word: str) -> set[str]:
-    padded = f"${word}$"
-    return {padded[i : i + 3] for i in range(len(padded) - 2)}
+def _deletions(word: str) -> set[str]:
+    """The word less one letter, each way: two words one typo apart share one of these (or are one)."""
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def _index_words(text: str, variants: dict[str, tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """Each content word as its distinct stems: French and English both, whatever the entry's language.
+
+    `variants` maps the FAQ's words seen so far to their stems; sharing the tuples keeps the index small.
+    """
+    stems = []
+    for word in content_words(text):
+        if word not in variants:
+            # French entries quote English words (OpenAI, install) and the reverse: both stems match either.
+            variants[word] = tuple(dict.fromkeys(stem(word, language) for language in LANGUAGES))
+        stems.append(variants[word])
+    return stems
 
 
 class FaqIndex:
@@ -88,9 +104,6 @@ class FaqIndex:
         )
         self._default_language: Language = majority
         self._doc_freq: Counter[str] = Counter()
-        # The FAQ's own words (folded), against which the typo path corrects query words.
-        self._surface: set[str] = set()
-        self._trigram_index: dict[str, list[str]] = {}
         # check_same_thread=False: the index is read-only once built, and a reload may build it in a thread.
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
         self._db.execute(
@@ -98,19 +111,36 @@ class FaqIndex:
         )
         self._db.execute(f"INSERT INTO faq(faq, rank) VALUES('rank', 'bm25({QUESTION_WEIGHT}, 1.0)')")
         self._languages = tuple(languages)
+        # The FAQ's own words, against which the typo path corrects a query's.
+        surface: dict[str, tuple[str, ...]] = {}
         question_terms = []
         rows = []
         for rowid, entry in enumerate(self.entries):
-            question, answer = self._index_words(entry.question), self._index_words(entry.answer)
+            question, answer = _index_words(entry.question, surface), _index_words(entry.answer, surface)
             flat = [[term for variants in words for term in variants] for words in (question, answer)]
             self._doc_freq.update(set(flat[0]) | set(flat[1]))
             question_terms.append(tuple(dict.fromkeys(question)))
             rows.append((rowid, " ".join(flat[0]), " ".join(flat[1])))
         self._question_terms: tuple[tuple[tuple[str, ...], ...], ...] = tuple(question_terms)
         self._db.executemany("INSERT INTO faq(rowid, question, answer) VALUES (?, ?, ?)", rows)
-        for word in self._surface:
-            for gram in _trigrams(word):
-                self._trigram_index.setdefault(gram, []).append(word)
+        # Symmetric-delete typo index (as in SymSpell): each FAQ word under itself and its one-letter
+        # deletions. In SQLite it costs a fraction of what a dict of strings would.
+        self._db.execute("CREATE TABLE typo(key TEXT, word TEXT, PRIMARY KEY (key, word)) WITHOUT ROWID")
+        self._db.executemany(
+            "INSERT OR IGNORE INTO typo VALUES (?, ?)",
+            (
+                (key, word)
+                for word in surface
+                if len(word) >= _MIN_FUZZY_LENGTH
+                for key in _deletions(word) | {word}
+            ),
+        )
+        # Until committed, FTS5 keeps the terms in a hash table; 'optimize' then merges them into one b-tree,
+        # the smallest and fastest form for an index that never changes.
+        self._db.commit()
+        self._db.execute("INSERT INTO faq(faq) VALUES ('optimize')")
+        self._db.commit()
+        del rows
 
     @classmethod
     def build(cls, entries: Iterable[FaqEntry]) -> FaqIndex:
@@ -120,16 +150,6 @@ class FaqIndex:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def _index_words(self, text: str) -> list[tuple[str, ...]]:
-        """Each content word as its distinct stems: French and English both, whatever the entry's language."""
-        stems = []
-        for word in content_words(text):
-            # French entries quote English words (OpenAI, install) and the reverse: both stems match either.
-            variants = tuple(dict.fromkeys(stem(word, language) for language in LANGUAGES))
-            self._surface.add(word)
-            stems.append(variants)
-        return stems
-
     def _idf(self, doc_freq: int) -> float:
         # FTS5's own IDF, clamp included, so that the normalisation matches what bm25() computed.
         count = len(self.entries)
@@ -137,21 +157,18 @@ class FaqIndex:
         return idf if idf > 0 else 1e-6
 
     def _correct(self, word: str) -> str | None:
-        """The FAQ word a typo away from a misspelt `word`: the most common such word, or None."""
+        """The FAQ word one typo away from a misspelt `word` (the most common such word), or None."""
         if len(word) < _MIN_FUZZY_LENGTH:
             return None
-        shared: Counter[str] = Counter()
-        for gram in _trigrams(word):
-            shared.update(self._trigram_index.get(gram, ()))
-        limit = 1 if len(word) < 8 else 2
+        keys = json.dumps(sorted(_deletions(word) | {word}))
+        candidates = self._db.execute(
+            "SELECT DISTINCT word FROM typo WHERE key IN (SELECT value FROM json_each(?)) ORDER BY word",
+            (keys,),
+        ).fetchall()
         best: tuple[int, str] | None = None
-        for candidate, _ in shared.most_common(32):
+        for (candidate,) in candidates:
             # People rarely get a word's first letter wrong; requiring it halves the false corrections.
-            if (
-                candidate[0] == word[0]
-                and len(candidate) >= _MIN_FUZZY_LENGTH
-                and _edit_distance_at_most(word, candidate, limit)
-            ):
+            if candidate[0] == word[0] and _edit_distance_at_most(word, candidate, 1):
                 frequency = max(self._doc_freq[stem(candidate, language)] for language in LANGUAGES)
                 if best is None or frequency > best[0]:
                     best = (frequency, candidate)
@@ -189,8 +206,14 @@ class FaqIndex:
         parsed = self._query_terms(query)
         if not parsed.terms:
             return []
-        # BM25 ranks; the candidates it returns are then scored on a fixed 0-1 scale, see _score.
-        expression = " OR ".join(f'"{term}"' for term in parsed.terms)
+        # BM25 ranks; the candidates it returns are then scored on a fixed 0-1 scale, see _score. Words in
+        # over half the entries get a near-zero IDF from bm25(): matching them in every answer would score
+        # most of the FAQ for nothing, so they are looked for in questions only, and only when no rarer
+        # word was asked.
+        rare = [term for term in parsed.terms if self._idf(self._doc_freq[term]) > _NEGLIGIBLE_IDF]
+        expression = " OR ".join(f'"{term}"' for term in rare or parsed.terms)
+        if not rare:
+            expression = f"question : ({expression})"
         rows = self._db.execute(
             "SELECT rowid, rank FROM faq WHERE faq MATCH ? ORDER BY rank LIMIT ?",
             (expression, max(_CANDIDATES, top_k)),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
 from typing import Literal
 
 import Stemmer
@@ -74,9 +73,11 @@ def content_words(text: str) -> list[str]:
     return [word for word in words(text) if len(word) > 1 and word not in STOP_WORDS]
 
 
-@lru_cache(maxsize=65_536)
 def stem(word: str, language: Language) -> str:
-    """The Snowball stem of a folded word: queries rarely carry accents, so both sides are stemmed folded."""
+    """The Snowball stem of a folded word: queries rarely carry accents, so both sides are stemmed folded.
+
+    PyStemmer keeps its own bounded cache of recent words (10,000 per language).
+    """
     result: str = _STEMMERS[language].stemWord(word)
     return result
 

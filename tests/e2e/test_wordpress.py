@@ -74,6 +74,7 @@ class WordPress:
 
     host: str
     config_name: str
+    config_path: Path
     workdir: Path
     admin_password: str
     page_url: str = ""
@@ -113,6 +114,27 @@ class WordPress:
         settings.update(extra)
         self.wp("settings", settings)
         self.wp("reset-rate-limit")
+
+    def set_constants(self, constants: dict[str, str | bool]) -> None:
+        """Adds (or, with {}, removes) define()s at the end of the site's wp-config, as an owner would."""
+        marker = "// chatbot-faq constants\n"
+        text = self.config_path.read_text().split(marker)[0]
+        if constants:
+            text += marker + "".join(f"define( '{k}', {json.dumps(v)} );\n" for k, v in constants.items())
+        before = self.config_path.stat().st_mtime
+        self.config_path.write_text(text)
+        # OPcache (on in the PHP server, revalidating every request) sees a change by its mtime in seconds.
+        mtime = max(time.time(), before + 2)
+        os.utime(self.config_path, (mtime, mtime))
+
+    def login(self, client: httpx.Client, user: str, password: str) -> None:
+        """Logs in through wp-login.php, as a person would."""
+        client.get(f"{self.base_url}/wp-login.php")  # sets wordpress_test_cookie
+        response = client.post(
+            f"{self.base_url}/wp-login.php",
+            data={"log": user, "pwd": password, "wp-submit": "Log In", "testcookie": "1"},
+        )
+        assert any(name.startswith("wordpress_logged_in_") for name in client.cookies), response.text[-2000:]
 
     def browse(self, **args: Any) -> dict[str, Any]:
         """Runs tests/e2e/wordpress/browser.mjs against the page and returns what it saw."""
@@ -286,7 +308,11 @@ def wordpress(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WordPress]:
         )
 
         site = WordPress(
-            host=host, config_name=config_name, workdir=workdir, admin_password=secrets.token_urlsafe(16)
+            host=host,
+            config_name=config_name,
+            config_path=config_path,
+            workdir=workdir,
+            admin_password=secrets.token_urlsafe(16),
         )
         site.info = site.wp("install", {"zip": str(zip_path), "admin_password": site.admin_password})
         site.page_url = site.info["page_url"]
@@ -294,7 +320,17 @@ def wordpress(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WordPress]:
 
         server_log = (workdir / "php-server.log").open("wb")
         server = subprocess.Popen(
-            ["php", "-S", host, "-t", str(WP_ROOT), str(HARNESS / "router.php")],
+            [
+                "php",
+                # OPcache on, as on a production server, but checking files at every request.
+                "-d",
+                "opcache.revalidate_freq=0",
+                "-S",
+                host,
+                "-t",
+                str(WP_ROOT),
+                str(HARNESS / "router.php"),
+            ],
             cwd=WP_ROOT,
             env={
                 **os.environ,
@@ -442,3 +478,267 @@ def test_a_visitor_asks_through_wordpress_and_never_sees_the_key(
             indent=1,
         )
     )
+
+
+def test_the_rest_route_refuses_a_request_without_the_pages_nonce(
+    wordpress: WordPress, chatbot: Chatbot, visitor: httpx.Client
+) -> None:
+    wordpress.configure(chatbot)
+    wordpress.wp("locale", {"locale": ""})
+
+    missing = wordpress.ask(visitor, "Bonjour", nonce=None)
+    forged = wordpress.ask(visitor, "Bonjour", nonce="0123456789")
+    assert missing.status_code == 403
+    assert missing.json()["message"] == "This page has expired. Please reload it and ask again."
+    assert forged.status_code == 403
+
+    answered = wordpress.ask(visitor, "Bonjour", nonce=wordpress.nonce(visitor))
+    assert answered.status_code == 200
+    assert "Bonjour" in answered.json()["reply"]
+    assert chatbot.api_key not in answered.text
+    assert answered.headers["cache-control"] == "no-store"
+
+
+def test_the_rest_route_validates_the_question(
+    wordpress: WordPress, chatbot: Chatbot, visitor: httpx.Client
+) -> None:
+    wordpress.configure(chatbot)
+    wordpress.wp("locale", {"locale": ""})
+    nonce = wordpress.nonce(visitor)
+
+    empty = wordpress.ask(visitor, "   ", nonce)
+    too_long = wordpress.ask(visitor, "x" * 2001, nonce)
+    not_text = wordpress.ask(visitor, {"nested": "object"}, nonce)
+    missing = visitor.post(wordpress.rest_url, json={}, headers={"X-WP-Nonce": nonce})
+    assert empty.status_code == 400
+    assert "Please type a question." in empty.text
+    assert too_long.status_code == 400
+    assert "under 2000 characters" in too_long.text
+    assert not_text.status_code == 400
+    assert missing.status_code == 400
+    # Control characters are dropped; the rest of the question reaches the chatbot as typed.
+    kept = wordpress.ask(visitor, "Is 3 < 5 \x07and <br> a tag?", nonce)
+    assert kept.status_code == 200
+    assert "Is 3 < 5 and <br> a tag?" in kept.json()["reply"]
+
+
+def test_each_visitor_is_rate_limited(wordpress: WordPress, chatbot: Chatbot, visitor: httpx.Client) -> None:
+    wordpress.configure(chatbot, rate_limit=3)
+    wordpress.wp("locale", {"locale": ""})
+    nonce = wordpress.nonce(visitor)
+
+    statuses = [wordpress.ask(visitor, f"Question {i}", nonce).status_code for i in range(3)]
+    limited = wordpress.ask(visitor, "One too many", nonce)
+    assert statuses == [200, 200, 200]
+    assert limited.status_code == 429
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert limited.json()["message"] == "You are asking too fast. Please wait a moment and try again."
+
+    # Once the window is over (forgotten here rather than waited for), the visitor may ask again.
+    wordpress.wp("reset-rate-limit")
+    assert wordpress.ask(visitor, "After the window", nonce).status_code == 200
+
+
+def test_chatbot_faults_become_friendly_messages(
+    wordpress: WordPress, chatbot: Chatbot, visitor: httpx.Client
+) -> None:
+    wordpress.wp("locale", {"locale": ""})
+
+    wordpress.configure(None)
+    nonce = wordpress.nonce(visitor)
+    unconfigured = wordpress.ask(visitor, "Bonjour", nonce)
+    assert unconfigured.status_code == 503
+    assert unconfigured.json()["message"] == "The chatbot is not configured yet. Please try again later."
+
+    wordpress.configure(Chatbot(url=chatbot.url, api_key="not-the-key"))
+    wrong_key = wordpress.ask(visitor, "Bonjour", nonce)
+    assert wrong_key.status_code == 502
+    assert wrong_key.json()["message"] == "The chatbot cannot answer right now. Please try again later."
+
+    # TLS verification on, against the stack's self-signed certificate: WordPress refuses to talk to it.
+    wordpress.configure(chatbot, verify_tls=True)
+    unverified = wordpress.ask(visitor, "Bonjour", nonce)
+    assert unverified.status_code == 502
+    assert unverified.json()["message"] == (
+        "The chatbot cannot be reached right now. Please try again in a moment."
+    )
+
+    wordpress.configure(chatbot)
+    slow = wordpress.ask(visitor, "#fault:slow une question qui ne vient jamais", nonce)
+    assert slow.status_code == 504
+    assert slow.json()["message"] == "The chatbot took too long to answer. Please try again."
+
+    for response in (unconfigured, wrong_key, unverified, slow):
+        assert chatbot.api_key not in response.text
+        assert chatbot.url.split("://", 1)[1] not in response.text
+
+
+def test_english_is_the_default_language(
+    wordpress: WordPress, chatbot: Chatbot, visitor: httpx.Client
+) -> None:
+    wordpress.configure(chatbot)
+    wordpress.wp("locale", {"locale": ""})
+    html = visitor.get(wordpress.page_url).text
+
+    assert '<h2 class="chatbot-faq__title" id="chatbot-faq-1-title">Smart FAQ</h2>' in html
+    assert 'placeholder="Ask a question..."' in html
+    assert ">Send</button>" in html
+    assert 'aria-live="polite"' in html
+    assert "chatbot-faq/assets/js/chatbot-faq.js" in html
+    assert "chatbot-faq/assets/css/chatbot-faq.css" in html
+    assert chatbot.api_key not in html
+    assert chatbot.url.split("://", 1)[1] not in html
+
+
+def test_one_question_through_wordpress_chatbot_and_upstream_is_timed(
+    wordpress: WordPress, chatbot: Chatbot, visitor: httpx.Client
+) -> None:
+    """The README figure: one question through WordPress -> chatbot (HTTPS) -> fake upstream."""
+    wordpress.configure(chatbot, rate_limit=0)
+    nonce = wordpress.nonce(visitor)
+    wordpress.ask(visitor, "warm-up", nonce).raise_for_status()
+    timings = []
+    for i in range(20):
+        started = time.perf_counter()
+        response = wordpress.ask(visitor, f"Question chronométrée {i}", nonce)
+        timings.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200
+        assert f"Question chronométrée {i}" in response.json()["reply"]
+    timings.sort()
+    figures = {
+        "questions": len(timings),
+        "median_ms": round(timings[len(timings) // 2], 1),
+        "p95_ms": round(timings[int(len(timings) * 0.95) - 1], 1),
+        "min_ms": round(timings[0], 1),
+        "max_ms": round(timings[-1], 1),
+    }
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "wordpress-timing.json").write_text(json.dumps(figures, indent=1))
+    # Generous bound for a 2-core machine: the fake upstream answers at once, so this is our own overhead.
+    assert figures["median_ms"] < 2000, figures
+
+
+SETTINGS_PAGE = "/wp-admin/options-general.php?page=chatbot-faq"
+
+
+def _form_fields(html: str) -> dict[str, str]:
+    """The hidden fields of the settings form (option group, action, nonce, referer)."""
+    fields = {}
+    for tag in re.findall(r"<input[^>]*>", html):
+        attrs = dict(re.findall(r"""(\w+)=["']([^"']*)["']""", tag))
+        if attrs.get("type") == "hidden" and attrs.get("name") in {
+            "option_page",
+            "action",
+            "_wpnonce",
+            "_wp_http_referer",
+        }:
+            fields[attrs["name"]] = attrs.get("value", "")
+    return fields
+
+
+def test_the_settings_page_is_for_administrators_and_never_shows_the_key(
+    wordpress: WordPress, chatbot: Chatbot
+) -> None:
+    wordpress.configure(chatbot)
+    wordpress.wp("locale", {"locale": ""})
+    with httpx.Client(timeout=60, follow_redirects=True) as admin:
+        wordpress.login(admin, "admin", wordpress.admin_password)
+        page = admin.get(wordpress.base_url + SETTINGS_PAGE)
+        assert page.status_code == 200
+        assert "<h1>Chatbot FAQ</h1>" in page.text
+        assert f'value="{chatbot.url}"' in page.text
+        key_field = re.search(r'<input type="password"[^>]*id="chatbot_faq_api_key"[^>]*>', page.text)
+        assert key_field
+        assert 'value=""' in key_field.group(0)
+        assert "Saved (hidden)" in page.text
+        assert chatbot.api_key not in page.text
+
+        # Saving the form with the key field left empty keeps the key; other fields are sanitised.
+        fields = _form_fields(page.text)
+        assert fields["option_page"] == "chatbot_faq"
+        saved = admin.post(
+            wordpress.base_url + "/wp-admin/options.php",
+            data={
+                **fields,
+                "chatbot_faq_settings[api_url]": chatbot.url + "/",
+                "chatbot_faq_settings[api_key]": "",
+                "chatbot_faq_settings[form]": "1",
+                "chatbot_faq_settings[rate_limit]": "5",
+                "chatbot_faq_settings[title]": "Aide <script>alert(1)</script>",
+                "chatbot_faq_settings[placeholder]": "Votre question ici",
+            },
+        )
+        assert saved.status_code == 200
+        assert "settings-updated=true" in str(saved.url)
+        assert chatbot.api_key not in saved.text
+        stored = wordpress.wp("get-settings")
+        assert stored["api_key"] == chatbot.api_key
+        assert stored["api_url"] == chatbot.url
+        assert stored["verify_tls"] is False
+        assert stored["rate_limit"] == 5
+        assert stored["title"] == "Aide"
+        assert stored["placeholder"] == "Votre question ici"
+
+        # Without the form's nonce, nothing is saved.
+        forged = admin.post(
+            wordpress.base_url + "/wp-admin/options.php",
+            data={**fields, "_wpnonce": "0123456789", "chatbot_faq_settings[title]": "Forged"},
+        )
+        assert forged.status_code == 403
+        assert wordpress.wp("get-settings")["title"] == "Aide"
+
+    password = secrets.token_urlsafe(12)
+    wordpress.wp("add-user", {"login": "editor1", "password": password, "role": "editor"})
+    with httpx.Client(timeout=60, follow_redirects=True) as editor:
+        wordpress.login(editor, "editor1", password)
+        refused = editor.get(wordpress.base_url + SETTINGS_PAGE)
+        assert refused.status_code == 403
+        assert chatbot.api_key not in refused.text
+        posted = editor.post(
+            wordpress.base_url + "/wp-admin/options.php",
+            data={**fields, "chatbot_faq_settings[title]": "Editor was here"},
+        )
+        assert posted.status_code == 403
+    assert wordpress.wp("get-settings")["title"] == "Aide"
+
+
+def test_wp_config_constants_win_over_the_settings_page(
+    wordpress: WordPress, chatbot: Chatbot, visitor: httpx.Client
+) -> None:
+    wordpress.wp("locale", {"locale": ""})
+    # The settings page holds a wrong address and key; wp-config.php holds the right ones.
+    wordpress.configure(Chatbot(url="https://127.0.0.1:9", api_key="stale-key"), verify_tls=True)
+    wordpress.set_constants(
+        {
+            "CHATBOT_FAQ_API_URL": chatbot.url,
+            "CHATBOT_FAQ_API_KEY": chatbot.api_key,
+            "CHATBOT_FAQ_VERIFY_TLS": False,
+        }
+    )
+    try:
+        answered = wordpress.ask(visitor, "Bonjour des constantes", wordpress.nonce(visitor))
+        assert answered.status_code == 200, answered.text
+        assert "Bonjour des constantes" in answered.json()["reply"]
+
+        with httpx.Client(timeout=60, follow_redirects=True) as admin:
+            wordpress.login(admin, "admin", wordpress.admin_password)
+            page = admin.get(wordpress.base_url + SETTINGS_PAGE).text
+        assert page.count("Set in wp-config.php: this value cannot be changed here.") == 3
+        assert re.search(r'id="chatbot_faq_api_key"[^>]*disabled', page)
+        assert chatbot.api_key not in page
+        assert "stale-key" not in page
+    finally:
+        wordpress.set_constants({})
+
+
+def test_uninstall_removes_the_plugins_data(
+    wordpress: WordPress, chatbot: Chatbot, visitor: httpx.Client
+) -> None:
+    wordpress.configure(chatbot, rate_limit=5)
+    # Leave a rate-limit window behind, as visitors do.
+    assert wordpress.ask(visitor, "Bonjour", wordpress.nonce(visitor)).status_code == 200
+    try:
+        left = wordpress.wp("uninstall")
+        assert left == {"option": None, "leftovers": 0, "active": False}
+    finally:
+        assert wordpress.wp("activate") == {"active": True}

@@ -59,8 +59,8 @@ lint-clients: ## php -l and node --check over the plugin, msgfmt --check over it
 	@for f in $(wildcard postman/*.json); do node -e 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))' "$$f"; done
 	@echo "clients lint ok"
 
-test-clients: install deps-clients ## the clients' end-to-end tests: newman, CORS through Nginx, WordPress in Chromium
-	$(PY) -m pytest -q tests/e2e/test_postman.py tests/e2e/test_cors.py tests/e2e/test_wordpress.py
+test-clients: install deps-clients ## the clients' tests: plugin files, newman, CORS through Nginx, WordPress in Chromium
+	$(PY) -m pytest -q tests/clients tests/e2e/test_postman.py tests/e2e/test_cors.py tests/e2e/test_wordpress.py
 
 postman: node_modules/.package-lock.json ## run the Postman collection with newman against BASE_URL (default https://localhost) and API_KEY
 	@test -n "$(API_KEY)" || { echo "set API_KEY (the stack's key)"; exit 1; }

@@ -499,6 +499,25 @@ def test_the_rest_route_refuses_a_request_without_the_pages_nonce(
     assert answered.headers["cache-control"] == "no-store"
 
 
+def test_a_questions_request_id_links_wordpress_and_the_chatbots_logs(
+    wordpress: WordPress, chatbot: Chatbot, stack: Stack, fake_openai: httpx.Client, visitor: httpx.Client
+) -> None:
+    wordpress.configure(chatbot)
+    question = f"Suivi de bout en bout {secrets.token_hex(4)}"
+    answered = wordpress.ask(visitor, question, wordpress.nonce(visitor))
+    assert answered.status_code == 200
+    request_id = answered.headers["x-request-id"]
+
+    # The chatbot kept WordPress's id: its access log line for this question carries it.
+    logged = stack.wait_for_log("chatbot", lambda r: r.get("request_id") == request_id)
+    assert any(r.get("httpRequest", {}).get("requestUrl") == "/chat" for r in logged), logged
+    # And the question reached the upstream model as the visitor typed it, with the upstream's key only.
+    upstream = [r for r in fake_openai.get("/_fake/requests").json() if question in json.dumps(r["body"])]
+    assert len(upstream) == 1
+    assert question in upstream[0]["body"]["messages"][-1]["content"]
+    assert chatbot.api_key not in json.dumps(upstream[0])
+
+
 def test_the_rest_route_validates_the_question(
     wordpress: WordPress, chatbot: Chatbot, visitor: httpx.Client
 ) -> None:

@@ -108,6 +108,10 @@ def test_a_question_word_counts_more_than_an_answer_word() -> None:
         [
             FaqEntry("Do you bake croissants?", "Every morning, with butter from Normandy.", line=1),
             FaqEntry("Where does your butter come from?", "Croissants aside, we use local butter.", line=3),
+            FaqEntry("Are you open on Sunday?", "Yes, until noon.", line=5),
+            FaqEntry("Do you sell coffee?", "Espresso and filter coffee.", line=7),
+            FaqEntry("Can I pay by card?", "Yes, from one euro.", line=9),
+            FaqEntry("Is there parking?", "Behind the shop.", line=11),
         ]
     )
     assert index.search("croissants")[0].entry.question == "Do you bake croissants?"

@@ -49,6 +49,7 @@ def test_an_edit_in_place_is_picked_up_after_the_check_interval(faq: Path) -> No
     clock.now += 1.0
     assert questions(store) == ["What are your opening hours?"]  # not checked yet: no stat per message
     clock.now += 1.0
+    assert len(store.index) == 1  # `index` never looks at the file
     assert questions(store) == ["What are your opening hours?", "Do you deliver?"]
     assert store.current().search("delivery")[0].entry.question == "Do you deliver?"
 

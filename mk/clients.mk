@@ -62,7 +62,11 @@ lint-clients: ## php -l and node --check over the plugin, msgfmt --check over it
 test-clients: install deps-clients ## the clients' tests: plugin files, newman, CORS through Nginx, WordPress in Chromium
 	$(PY) -m pytest -q tests/clients tests/e2e/test_postman.py tests/e2e/test_cors.py tests/e2e/test_wordpress.py
 
-postman: node_modules/.package-lock.json ## run the Postman collection with newman against BASE_URL (default https://localhost) and API_KEY
-	@test -n "$(API_KEY)" || { echo "set API_KEY (the stack's key)"; exit 1; }
-	$(NEWMAN) run postman/chatbot-mvp.postman_collection.json -e postman/chatbot-mvp.postman_environment.json \
-		--env-var "baseUrl=$(or $(BASE_URL),https://localhost)" --env-var "apiKey=$(API_KEY)" --insecure
+# `make up` writes the key to .env and the self-signed certificate to certs/: use them unless told otherwise.
+POSTMAN_API_KEY = $(or $(API_KEY),$(shell sed -n 's/^API_KEY=//p' .env 2>/dev/null | tail -n 1))
+POSTMAN_TLS = $(if $(wildcard certs/fullchain.pem),--ssl-extra-ca-certs certs/fullchain.pem,--insecure)
+
+postman: node_modules/.package-lock.json ## run the Postman collection with newman against BASE_URL (default https://localhost) with API_KEY (default: .env's)
+	@test -n "$(POSTMAN_API_KEY)" || { echo "no API_KEY: pass API_KEY=... or run make up (it writes .env)"; exit 1; }
+	@$(NEWMAN) run postman/chatbot-mvp.postman_collection.json -e postman/chatbot-mvp.postman_environment.json \
+		--env-var "baseUrl=$(or $(BASE_URL),https://localhost)" --env-var "apiKey=$(POSTMAN_API_KEY)" $(POSTMAN_TLS)

@@ -12,15 +12,18 @@ from sanic.worker.loader import AppLoader
 from chatbot import __version__
 from chatbot.app import create_app
 from chatbot.config import ConfigError, Provider, Settings, load_settings
+from chatbot.faq import FaqError, load_faq
 from chatbot.logs import configure_logging
 
 log = logging.getLogger("chatbot")
 
 
-def _mode(settings: Settings) -> str:
+def _mode(settings: Settings, faq_entries: int | None) -> str:
+    faq = "no FAQ_FILE" if faq_entries is None else f"FAQ {settings.faq_file} ({faq_entries} entries)"
     if settings.provider is Provider.OPENAI:
-        return f"openai mode: model {settings.openai_model} at {settings.openai_base_url}"
-    return "faq mode: answers from the FAQ alone (no OPENAI_API_KEY)"
+        grounding = "ungrounded" if faq_entries is None else "grounded in the FAQ"
+        return f"openai mode: model {settings.openai_model} at {settings.openai_base_url}, {grounding}; {faq}"
+    return f"faq mode: answers from the FAQ alone, no model; {faq}"
 
 
 def main() -> int:
@@ -29,11 +32,19 @@ def main() -> int:
     except ConfigError as error:
         print(f"chatbot: configuration error: {error}", file=sys.stderr)
         return 2
+    faq_entries = None
+    if settings.faq_file is not None:
+        try:
+            # Checked once here so that a bad file stops the start; each worker then builds its own index.
+            faq_entries = len(load_faq(settings.faq_file))
+        except FaqError as error:
+            print(f"chatbot: FAQ_FILE: {error}", file=sys.stderr)
+            return 2
     configure_logging(settings)
     log.info(
         "chatbot-mvp %s starting in %s; %d worker(s) on %s:%d",
         __version__,
-        _mode(settings),
+        _mode(settings, faq_entries),
         settings.workers,
         settings.host,
         settings.port,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
 import uuid
@@ -19,6 +20,7 @@ from chatbot import __version__
 from chatbot.auth import KeyChecker, require_api_key
 from chatbot.config import Provider, Settings, load_settings
 from chatbot.errors import JsonErrorHandler
+from chatbot.faq import FaqStore
 from chatbot.llm import ChatClient, make_client
 from chatbot.logs import CloudShipper, access_record, configure_logging, request_id_var, start_cloud_logging
 from chatbot.openapi import SECURITY_SCHEME
@@ -41,6 +43,7 @@ class AppContext:
         self.settings = settings
         self.keys = KeyChecker(settings.api_keys)
         self.llm: ChatClient | None = None
+        self.faq: FaqStore | None = None
         self.cloud: CloudShipper | None = None
         self.ready = False
 
@@ -49,6 +52,7 @@ class AppContext:
         state["provider"] = self.settings.provider.value
         if self.settings.provider is Provider.OPENAI:
             state["model"] = self.settings.openai_model
+        state["faq_entries"] = 0 if self.faq is None else len(self.faq.current())
         return state
 
 
@@ -163,9 +167,21 @@ async def _start_clients(app: ChatbotApp) -> None:
     settings = app.ctx.settings
     # Building the Google client reads credentials from disk; keep that off the event loop.
     app.ctx.cloud = await asyncio.to_thread(start_cloud_logging, settings)
-    client = make_client(settings)
-    await client.start()
-    app.ctx.llm = client
+    if settings.faq_file is not None:
+        # Checked by a background task, never on the request path (check_interval=inf).
+        app.ctx.faq = await asyncio.to_thread(FaqStore, settings.faq_file, check_interval=math.inf)
+        app.add_task(_watch_faq(app.ctx.faq, settings.faq_reload_seconds), name="faq-watch")
+    if settings.provider is Provider.OPENAI:
+        client = make_client(settings)
+        await client.start()
+        app.ctx.llm = client
+
+
+async def _watch_faq(store: FaqStore, interval: float) -> None:
+    """Reload the FAQ when its file changes; a broken edit keeps the last good version (the store logs it)."""
+    while True:
+        await asyncio.sleep(interval)
+        await asyncio.to_thread(store.refresh)
 
 
 async def _mark_ready(app: ChatbotApp) -> None:

@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     proxies_count: Annotated[int, Field(ge=0, le=10)] = 0
     cors_origins: str = ""
 
+    faq_file: Path | None = None
+    faq_top_k: Annotated[int, Field(ge=1, le=20)] = 3
+    faq_min_score: Annotated[float, Field(ge=0, le=1)] = 0.25
+    faq_fallback: str = ""
+    faq_reload_seconds: Annotated[float, Field(gt=0, le=3600)] = 2
+
     log_level: str = "INFO"
     log_chat_content: bool = False
     google_cloud_logging: CloudLogging = CloudLogging.AUTO

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
@@ -22,7 +23,8 @@ from chatbot.config import OpenAIClient, Settings
 
 log = logging.getLogger("chatbot.llm")
 
-Message = dict[str, str]
+#: One chat message as sent upstream: {"role": ..., "content": ...}.
+Message = Mapping[str, Any]
 
 # What the openai SDK retries: timeouts aside (see _attempt), these statuses and connection failures.
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -75,7 +77,7 @@ class Completion:
 class ChatClient(Protocol):
     """What the /chat route needs from a model provider."""
 
-    async def complete(self, messages: list[Message], *, request_id: str | None = None) -> Completion: ...
+    async def complete(self, messages: Sequence[Message], *, request_id: str | None = None) -> Completion: ...
 
     async def close(self) -> None: ...
 
@@ -161,7 +163,7 @@ class HttpChatClient:
             await self._session.close()
             self._session = None
 
-    async def complete(self, messages: list[Message], *, request_id: str | None = None) -> Completion:
+    async def complete(self, messages: Sequence[Message], *, request_id: str | None = None) -> Completion:
         body = json.dumps({"model": self._settings.openai_model, "messages": messages, **self._params})
         headers = (
             self._headers if request_id is None else {**self._headers, "X-Client-Request-Id": request_id}
@@ -246,7 +248,7 @@ class SdkChatClient:
             await self._client.close()
             self._client = None
 
-    async def complete(self, messages: list[Message], *, request_id: str | None = None) -> Completion:
+    async def complete(self, messages: Sequence[Message], *, request_id: str | None = None) -> Completion:
         import openai  # noqa: PLC0415
 
         extra_headers = {"X-Client-Request-Id": request_id} if request_id else None

@@ -12,8 +12,9 @@ from sanic.response import json as json_response
 from sanic_ext import openapi
 from sanic_ext.extensions.openapi.definitions import RequestBody, Response
 
-from chatbot.config import Settings
+from chatbot.config import Provider, Settings
 from chatbot.errors import ApiError, error_response
+from chatbot.faq import FaqStore, Hit, grounded_messages, offline_answer, sources
 from chatbot.llm import ChatClient, Message, UpstreamError
 from chatbot.logs import request_id_var
 from chatbot.openapi import CHAT_REPLY, CHAT_REQUEST, SECURITY_SCHEME, error_responses
@@ -50,12 +51,22 @@ def read_message(body: bytes, max_chars: int) -> str:
     return message
 
 
-def build_messages(settings: Settings, message: str) -> list[Message]:
+def build_messages(settings: Settings, message: str, hits: list[Hit] | None) -> list[Message]:
+    """What the model is sent: grounded in the FAQ entries when a FAQ is configured, else the bare message."""
+    if hits is not None:
+        return list(grounded_messages(message, hits, system_prompt=settings.system_prompt))
     messages: list[Message] = []
     if settings.system_prompt:
         messages.append({"role": "system", "content": settings.system_prompt})
     messages.append({"role": "user", "content": message})
     return messages
+
+
+def retrieve(settings: Settings, faq: FaqStore | None, message: str) -> list[Hit] | None:
+    """The FAQ entries relevant to the message (None: no FAQ configured)."""
+    if faq is None:
+        return None
+    return faq.current().search(message, top_k=settings.faq_top_k, min_score=settings.faq_min_score)
 
 
 @bp.post("/chat")
@@ -74,10 +85,17 @@ def build_messages(settings: Settings, message: str) -> list[Message]:
 )
 async def chat(request: Request) -> HTTPResponse:
     settings: Settings = request.app.ctx.settings
-    client: ChatClient = request.app.ctx.llm
     message = read_message(request.body, settings.max_message_chars)
+    hits = retrieve(settings, request.app.ctx.faq, message)
+    if settings.provider is Provider.FAQ:
+        offline = offline_answer(message, hits or [], fallback=settings.faq_fallback)
+        if settings.log_chat_content:
+            log.info("chat exchange", extra={"user_message": message, "reply": offline.reply})
+        return json_response({"reply": offline.reply, "sources": offline.sources})
+    client: ChatClient = request.app.ctx.llm
     try:
-        completion = await client.complete(build_messages(settings, message), request_id=request_id_var.get())
+        messages = build_messages(settings, message, hits)
+        completion = await client.complete(messages, request_id=request_id_var.get())
     except UpstreamError as error:
         level = logging.WARNING if error.fault.status in (503, 504) else logging.ERROR
         log.log(level, "upstream call failed: %s", error.fault.name, extra={"cause": error.cause})
@@ -86,4 +104,6 @@ async def chat(request: Request) -> HTTPResponse:
     request.ctx.usage = completion.usage
     if settings.log_chat_content:
         log.info("chat exchange", extra={"user_message": message, "reply": completion.text})
+    if hits:
+        return json_response({"reply": completion.text, "sources": sources(hits)})
     return json_response({"reply": completion.text})

@@ -34,6 +34,7 @@ def test_readyz_names_the_provider_and_model(base_url: str) -> None:
         "status": "ready",
         "provider": "openai",
         "model": "gpt-test-mini",
+        "faq_entries": 0,
     }
 
 

@@ -14,9 +14,9 @@ from chatbot.faq.text import LANGUAGES, Language, content_words, detect_language
 from chatbot.faq.typos import MIN_TYPO_LENGTH, deletions, one_typo_apart
 
 #: A hit needs this normalised score (0-1) to count. Calibrated on 43 French and English paraphrases and 25
-#: off-topic questions against faq/faq.md and the tests' FAQ: paraphrases found score 0.28-1, off-topic ones
-#: get no match at all or score under 0.21, save those sharing a rare word with an entry ("the capital of
-#: France" matches "Le chatbot parle-t-il français ?"), which no lexical threshold can tell apart.
+#: off-topic questions against faq/faq.md and the tests' FAQ (docs/faq.md): paraphrases found score 0.28-1,
+#: off-topic ones get no match at all or score under 0.21, save those sharing a telling word with an entry
+#: ("the capital of France" and "Le chatbot parle-t-il français ?"), which no lexical threshold can tell.
 DEFAULT_MIN_SCORE = 0.25
 DEFAULT_TOP_K = 3
 

@@ -7,10 +7,10 @@
 #
 # Layout of DIR (see docs/deploy.md):
 #   .env                 VM-local settings and secrets; never shipped, never in git
-#   certs/               TLS certificate and key for Nginx (VM-local)
+#   certs/               TLS certificate and key for Nginx (VM-local; a self-signed pair is made when missing)
 #   compose.vm.yaml      optional VM-local compose override (e.g. logging options); never shipped
 #   faq/                 optional: the site owner's FAQ, edited on the VM; without it, the release's own faq/ is used
-#   releases/TAG/        what CI shipped for that commit: compose.yaml, faq/, deploy/deploy.sh
+#   releases/TAG/        what CI shipped for that commit: compose.yaml, faq/, deploy/deploy.sh, scripts/certs.sh
 #   current -> releases/TAG      the release that last passed its probes
 #   releases.log         "UTC-time TAG" for every release that went live, newest last
 # Exit codes: 0 live; 1 failed and the previous release runs again (or there was none); 2 the rollback failed too;
@@ -64,6 +64,12 @@ link_vm_files() {
   done
   # A VM-local FAQ replaces the shipped one, so that the owner's edits survive every release.
   if [ -d "$DIR/faq" ]; then rm -rf "$rel/faq" && ln -sfn "$DIR/faq" "$rel/faq"; fi
+}
+
+ensure_certs() { # the first deploy on a new VM: a self-signed pair (SAN: CERT_HOSTS from .env), until real ones
+  [ -s certs/fullchain.pem ] && [ -s certs/privkey.pem ] && return 0
+  say "no certificate in $DIR/certs: creating a self-signed one"
+  CERT_DIR=$DIR/certs CERT_HOSTS=$(sed -n 's/^CERT_HOSTS=//p' .env | tail -n 1) bash "releases/$TAG/scripts/certs.sh" >&2
 }
 
 compose() { # release-tag, compose arguments...
@@ -136,6 +142,7 @@ prune() { # keep the newest KEEP live releases (folders and images), and drop th
   done
 }
 
+ensure_certs
 PREV=
 if [ -L current ]; then PREV=$(basename "$(readlink current)"); fi
 [ -d "releases/$PREV" ] || PREV=

@@ -6,8 +6,9 @@ session deploys into its own temporary folder, under its own compose project nam
 loopback ports, so that it can share the Docker engine with other stacks; everything is removed at the end.
 
 The VM's one-time setup is done here the way docs/deploy.md does it on a real VM: a `.env` (pointing the
-chatbot at a fake OpenAI), a self-signed certificate from scripts/certs.sh, and a VM-local `compose.vm.yaml`
-that adds the fake OpenAI as a service (from the first release's chatbot image, with tests/fakes mounted).
+chatbot at a fake OpenAI) and a VM-local `compose.vm.yaml` that adds the fake OpenAI as a service (from the
+first release's chatbot image, with tests/fakes mounted).
+The first deploy makes the self-signed certificate, as on a new VM.
 
 Without the docker-sandbox tool (DOCKER_SANDBOX, default ../shared/tools/docker-sandbox) or a Docker engine
 the tests are skipped, except in CI (CI=true), where that fails them. DEPLOY_KEEP=1 leaves everything in

@@ -49,6 +49,7 @@ test: install ## every test: unit, integration, end-to-end stack, clients, deplo
 
 bench: install ## benchmarks (wrk); prints tables
 	$(PY) bench/chat.py
+	$(PY) bench/faq.py
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.processes import Process, fake_openai, service
+from tests.processes import ROOT, Process, fake_openai, service
 
 API_KEY = "bench-key-0123456789"
 CHAT_BODY = json.dumps({"message": "Bonjour, quels sont vos horaires d'ouverture ?"})
@@ -53,8 +53,8 @@ def wrk_script(path: Path, body: str | None, headers: dict[str, str]) -> Path:
 
 
 def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
 def wrk(url: str, script: Path, connections: int, seconds: int) -> Run:
@@ -66,8 +66,8 @@ def wrk(url: str, script: Path, connections: int, seconds: int) -> Run:
         check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
     socket_errors = re.search(r"Socket errors: (.*)", out)
     if socket_errors:
@@ -83,6 +83,23 @@ def worker_rss_mib(proc: Process) -> list[float]:
         kib = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
         rss.append(kib / 1024)
     return rss
+
+
+def offline_rows(tmp: Path, chat_lua: Path, seconds: int) -> list[str]:
+    """/chat answered from the FAQ alone, next to GET /healthz on the same service."""
+    env = {"API_KEY": API_KEY, "FAQ_FILE": str(ROOT / "faq" / "faq.md")}
+    rows = []
+    with service(env, log_file=tmp / "service-offline.log") as (url, _):
+        wrk(url + "/chat", chat_lua, 8, 2)
+        for name, target, lua in (
+            ("POST /chat (FAQ answer)", url + "/chat", chat_lua),
+            ("GET /healthz", url + "/healthz", wrk_script(tmp / "get.lua", None, {})),
+        ):
+            run = wrk(target, lua, 64, seconds)
+            rows.append(
+                f"| {name} | {run.rps:,.0f} | {run.p50_ms:.2f} ms | {run.p99_ms:.1f} ms | {run.errors} |"
+            )
+    return rows
 
 
 def main() -> int:
@@ -140,6 +157,7 @@ def main() -> int:
                 f"| {delay} ms | GET /healthz (no upstream) | | | {health.rps:,.0f} | "
                 f"{health.p50_ms:.2f} ms | {health.p99_ms:.1f} ms | | | {health.errors} |"
             )
+    offline = offline_rows(tmp, chat_lua, args.seconds)
     cpu = platform.processor() or platform.machine()
     print(f"\nMachine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {workers} workers")
     print(
@@ -152,6 +170,9 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     print(f"\nResident memory per worker: {', '.join(f'{r:.0f} MiB' for r in rss)}")
+    print("\nOffline mode (no OPENAI_API_KEY, answers from faq/faq.md), 64 connections:\n")
+    print("| target | req/s | p50 | p99 | errors |\n|---|---|---|---|---|")
+    print("\n".join(offline))
     return 0
 
 

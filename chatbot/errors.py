@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from sanic import Request
-from sanic.exceptions import SanicException
+from sanic.exceptions import RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse, json
 
@@ -45,6 +45,10 @@ class JsonErrorHandler(ErrorHandler):
     def default(self, request: Request, exception: BaseException) -> HTTPResponse:
         status = getattr(exception, "status_code", 500) if isinstance(exception, SanicException) else 500
         message = getattr(exception, "public_message", None) or MESSAGES.get(status) or MESSAGES[500]
+        if isinstance(exception, RequestCancelled):
+            # The client went away mid-request: nothing failed on our side, and nobody reads this answer.
+            log.info("client closed the connection during %s %s", request.method, request.path)
+            return error_response(499, "Requête annulée par le client.")
         if status >= 500 and not isinstance(exception, ApiError):
             log.error("unhandled error while serving %s %s", request.method, request.path, exc_info=exception)
         headers = dict(getattr(exception, "headers", None) or {})

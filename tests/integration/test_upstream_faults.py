@@ -130,3 +130,17 @@ def test_the_openai_sdk_client_keeps_the_same_contract(sdk: str, message: str, s
         assert response.json() == {"reply": "Echo: hello"}
     else:
         assert_clean(response)
+
+
+def test_a_visitor_who_leaves_is_not_an_error(base_url: str, proc: Process) -> None:
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            base_url + "/chat",
+            json={"message": "#fault:slow"},
+            headers={"x-api-key": API_KEY, "x-request-id": "rid-gone-1"},
+            timeout=0.3,
+        )
+    time.sleep(1.5)
+    lines = [line for line in proc.lines if "rid-gone-1" in line]
+    assert any("client closed the connection" in line for line in lines), lines
+    assert not any('"severity": "ERROR"' in line for line in lines), lines

@@ -2,7 +2,7 @@
 # Runs ON THE VM: brings up the release shipped to DIR/releases/TAG with `docker compose up --wait`, probes it
 # through Nginx over HTTPS, and on any failure brings the previous release back and exits non-zero.
 #
-#   deploy.sh --dir /opt/chatbot --registry REGION-docker.pkg.dev/PROJECT/REPO [--project chatbot]
+#   deploy.sh --dir /opt/chatbot --registry REGION-docker.pkg.dev/PROJECT/REPO [--project chatbot-mvp]
 #             [--wait-timeout 120] [--keep 5] TAG
 #
 # Layout of DIR (see docs/deploy.md):
@@ -19,7 +19,7 @@ set -euo pipefail
 
 DIR=/opt/chatbot
 REGISTRY=
-PROJECT=chatbot
+PROJECT=chatbot-mvp
 WAIT_TIMEOUT=120
 KEEP=5
 TAG=

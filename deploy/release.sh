@@ -10,7 +10,7 @@
 #   DEPLOY_SSH_KEY      file holding the private key for DEPLOY_USER (required)
 #   DEPLOY_KNOWN_HOSTS  file holding the VM's host key line(s) (required): nothing else is trusted
 #   DEPLOY_DIR          the deploy folder on the VM (/opt/chatbot)
-#   DEPLOY_PROJECT      compose project name on the VM (chatbot)
+#   DEPLOY_PROJECT      compose project name on the VM (chatbot-mvp, as compose.yaml names it)
 #   DEPLOY_WAIT_TIMEOUT seconds deploy.sh waits for the services to be healthy (120)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 DEPLOY_PORT=${DEPLOY_PORT:-22}
 DEPLOY_USER=${DEPLOY_USER:-deploy}
 DEPLOY_DIR=${DEPLOY_DIR:-/opt/chatbot}
-DEPLOY_PROJECT=${DEPLOY_PROJECT:-chatbot}
+DEPLOY_PROJECT=${DEPLOY_PROJECT:-chatbot-mvp}
 DEPLOY_WAIT_TIMEOUT=${DEPLOY_WAIT_TIMEOUT:-120}
 
 say() { printf 'release: %s\n' "$*" >&2; }

@@ -698,6 +698,19 @@ def test_the_settings_page_is_for_administrators_and_never_shows_the_key(
         assert stored["title"] == "Aide"
         assert stored["placeholder"] == "Votre question ici"
 
+        # A key pasted with spaces and a line break is stored as the header value it must be.
+        pasted = admin.post(
+            wordpress.base_url + "/wp-admin/options.php",
+            data={
+                **fields,
+                "chatbot_faq_settings[api_url]": chatbot.url,
+                "chatbot_faq_settings[api_key]": f"  {chatbot.api_key}\r\n",
+                "chatbot_faq_settings[form]": "1",
+            },
+        )
+        assert pasted.status_code == 200
+        assert wordpress.wp("get-settings")["api_key"] == chatbot.api_key
+
         # Without the form's nonce, nothing is saved.
         forged = admin.post(
             wordpress.base_url + "/wp-admin/options.php",

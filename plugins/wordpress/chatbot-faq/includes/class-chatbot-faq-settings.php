@@ -85,6 +85,8 @@ class Chatbot_FAQ_Settings {
 					return (bool) filter_var( $value, FILTER_VALIDATE_BOOLEAN );
 				case 'api_url':
 					return self::sanitize_url( (string) $value );
+				case 'api_key':
+					return self::sanitize_key_value( (string) $value );
 				default:
 					return trim( (string) $value );
 			}
@@ -179,6 +181,17 @@ class Chatbot_FAQ_Settings {
 	}
 
 	/**
+	 * An API key as sent in an HTTP header: printable ASCII without spaces (sanitize_text_field() would also
+	 * drop %xx sequences, which a key may contain).
+	 *
+	 * @param string $key Raw key.
+	 * @return string
+	 */
+	public static function sanitize_key_value( $key ) {
+		return (string) preg_replace( '/[^\x21-\x7E]/', '', $key );
+	}
+
+	/**
 	 * Sanitises the option posted by the settings page. An empty key keeps the stored one,
 	 * so that the key never has to be printed back into the form.
 	 *
@@ -208,7 +221,7 @@ class Chatbot_FAQ_Settings {
 		if ( ! empty( $input['api_key_clear'] ) ) {
 			$clean['api_key'] = '';
 		} elseif ( isset( $input['api_key'] ) ) {
-			$key = trim( sanitize_text_field( wp_unslash( $input['api_key'] ) ) );
+			$key = self::sanitize_key_value( (string) wp_unslash( $input['api_key'] ) );
 			if ( '' !== $key ) {
 				$clean['api_key'] = $key;
 			}

@@ -53,13 +53,12 @@ rel=$DEPLOY_DIR/releases/$TAG
 started=$SECONDS
 say "shipping ${SHIP[*]} to $DEPLOY_USER@$DEPLOY_HOST:$rel"
 # Unpack beside the final folder and rename, so that a cut connection never leaves a half-written release.
-# shellcheck disable=SC2016 # the script is expanded by the remote bash, with the folder as its $1
-tar --create --gzip --owner=0 --group=0 "${SHIP[@]}" | remote bash -c '
-  set -euo pipefail
-  rel=$1; tmp=$rel.incoming.$$
-  mkdir -p "$(dirname "$rel")" && rm -rf "$tmp" && mkdir "$tmp"
-  tar --extract --gzip --no-same-owner -C "$tmp"
-  rm -rf "$rel" && mv "$tmp" "$rel"' ship "$rel"
+# One line (no newline to quote): the remote login shell may be any POSIX sh before it starts bash.
+# shellcheck disable=SC2016 # expanded by the remote bash, with the release folder as its $1
+unpack='set -euo pipefail; rel=$1; tmp=$rel.incoming.$$; mkdir -p "$(dirname "$rel")"; rm -rf "$tmp"; mkdir "$tmp"; '
+# shellcheck disable=SC2016
+unpack+='tar --extract --gzip --no-same-owner -C "$tmp"; rm -rf "$rel"; mv "$tmp" "$rel"'
+tar --create --gzip --owner=0 --group=0 "${SHIP[@]}" | remote bash -c "$unpack" ship "$rel"
 
 say "running deploy.sh $TAG on the VM"
 rc=0

@@ -86,12 +86,10 @@ class Process:
         return self.proc.returncode
 
     def worker_pids(self) -> list[int]:
-        """Sanic's worker processes: the manager's children, less multiprocessing's resource tracker."""
+        """Sanic's server workers: the manager's children that Sanic named (its helpers carry no name)."""
         pid = self.proc.pid
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        return [
-            int(c) for c in children if b"resource_tracker" not in Path(f"/proc/{c}/cmdline").read_bytes()
-        ]
+        return [int(c) for c in children if b"SANIC_WORKER_NAME=" in Path(f"/proc/{c}/environ").read_bytes()]
 
 
 def base_env() -> dict[str, str]:

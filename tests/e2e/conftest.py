@@ -180,7 +180,7 @@ def _image(var: str, standin: str, official: str) -> str:
     return standin if found.returncode == 0 else official
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
     sockets = []
     try:
         for _ in range(count):
@@ -227,15 +227,20 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 _STATE: dict[str, str] = {}
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The running stack, shared by the whole session (see `Stack` for its fields)."""
+def require_engine() -> None:
+    """Skips the calling test when no Docker engine answers (and says why); fails it instead in CI."""
     problem = engine_problem()
     if problem:
         if _in_ci():
             pytest.fail(f"e2e: {problem}; CI must run the end-to-end tests (make deps starts the engine)")
         _STATE["skipped"] = problem
         pytest.skip(f"e2e: {problem}")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The running stack, shared by the whole session (see `Stack` for its fields)."""
+    require_engine()
 
     tmp = tmp_path_factory.mktemp("e2e-stack")
     cert_dir = tmp / "certs"
@@ -246,7 +251,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         capture_output=True,
         timeout=60,
     )
-    http_port, https_port, fake_port = _free_ports(3)
+    http_port, https_port, fake_port = free_ports(3)
     project = f"chatbot-e2e-{secrets.token_hex(4)}"
     api_key = secrets.token_urlsafe(24)
     settings = {

@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -59,13 +60,15 @@ def _wait(predicate: Any, what: str, timeout: float = 30) -> None:
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    """Stops a process started in its own session, with its children (PHP's server workers)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+    except ProcessLookupError:
+        pass
 
 
 @dataclass
@@ -195,6 +198,7 @@ def _start_mariadb(workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
     def answers() -> bool:
@@ -341,6 +345,7 @@ def wordpress(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WordPress]:
             },
             stdout=server_log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
         def home_answers() -> bool:
@@ -359,6 +364,7 @@ def wordpress(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WordPress]:
             _stop(server)
         _stop(mariadb)
         config_path.unlink(missing_ok=True)
+        shutil.rmtree(workdir / "mysql", ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -677,6 +677,7 @@ def test_the_settings_page_is_for_administrators_and_never_shows_the_key(
         assert 'value=""' in key_field.group(0)
         assert "Saved (hidden)" in page.text
         assert chatbot.api_key not in page.text
+        assert "unencrypted" not in page.text
 
         # Saving the form with the key field left empty keeps the key; other fields are sanitised.
         fields = _form_fields(page.text)
@@ -724,6 +725,12 @@ def test_the_settings_page_is_for_administrators_and_never_shows_the_key(
         )
         assert forged.status_code == 403
         assert wordpress.wp("get-settings")["title"] == "Aide"
+
+        # An http:// address to another machine would carry the key in clear: the page says so.
+        wordpress.configure(Chatbot(url="http://chatbot.example.com", api_key=chatbot.api_key))
+        warned = admin.get(wordpress.base_url + SETTINGS_PAGE).text
+        assert "the API key would cross the network unencrypted" in warned
+        wordpress.configure(chatbot, title="Aide")
 
     password = secrets.token_urlsafe(12)
     wordpress.wp("add-user", {"login": "editor1", "password": password, "role": "editor"})

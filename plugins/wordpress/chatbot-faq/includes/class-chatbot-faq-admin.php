@@ -149,6 +149,9 @@ class Chatbot_FAQ_Admin {
 					disabled( $locked, true, false )
 				);
 				echo '<p class="description">' . esc_html__( 'The chatbot\'s address; WordPress calls its /chat endpoint.', 'chatbot-faq' ) . '</p>';
+				if ( self::is_cleartext_remote( $value ) ) {
+					echo '<p class="description chatbot-faq-warning"><strong>' . esc_html__( 'This address uses http://: the API key would cross the network unencrypted. Use https://.', 'chatbot-faq' ) . '</strong></p>';
+				}
 				break;
 
 			case 'api_key':
@@ -210,6 +213,20 @@ class Chatbot_FAQ_Admin {
 		if ( $locked ) {
 			echo '<p class="description"><strong>' . esc_html__( 'Set in wp-config.php: this value cannot be changed here.', 'chatbot-faq' ) . '</strong></p>';
 		}
+	}
+
+	/**
+	 * Whether a URL sends the key in clear text to another machine (http:// to a host other than this one).
+	 *
+	 * @param string $url API URL.
+	 * @return bool
+	 */
+	private static function is_cleartext_remote( $url ) {
+		$parts = wp_parse_url( $url );
+		if ( empty( $parts['scheme'] ) || 'http' !== strtolower( $parts['scheme'] ) || empty( $parts['host'] ) ) {
+			return false;
+		}
+		return ! in_array( strtolower( trim( $parts['host'], '[]' ) ), array( 'localhost', '127.0.0.1', '::1' ), true );
 	}
 
 	/**

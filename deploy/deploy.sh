@@ -136,7 +136,9 @@ prune() { # keep the newest KEEP live releases (folders and images), and drop th
     [[ " ${keep[*]} " == *" $tag "* ]] && continue
     say "prune release $tag"
     while read -r img; do
-      docker image rm "$img" >/dev/null 2>&1 || true # still used by a kept release, or already gone
+      # Only that release's own images (a VM-local override may name others); in use or gone: left alone.
+      [[ $img == "$REGISTRY/"*":$tag" ]] || continue
+      docker image rm "$img" >/dev/null 2>&1 || true
     done < <(compose "$tag" config --images 2>/dev/null)
     rm -rf "releases/$tag"
   done

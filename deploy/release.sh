@@ -12,6 +12,7 @@
 #   DEPLOY_DIR          the deploy folder on the VM (/opt/chatbot)
 #   DEPLOY_PROJECT      compose project name on the VM (chatbot-mvp, as compose.yaml names it)
 #   DEPLOY_WAIT_TIMEOUT seconds deploy.sh waits for the services to be healthy (120)
+#   DEPLOY_KEEP         how many live releases the VM keeps for rollback, folders and images (5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,7 @@ DEPLOY_USER=${DEPLOY_USER:-deploy}
 DEPLOY_DIR=${DEPLOY_DIR:-/opt/chatbot}
 DEPLOY_PROJECT=${DEPLOY_PROJECT:-chatbot-mvp}
 DEPLOY_WAIT_TIMEOUT=${DEPLOY_WAIT_TIMEOUT:-120}
+DEPLOY_KEEP=${DEPLOY_KEEP:-5}
 
 say() { printf 'release: %s\n' "$*" >&2; }
 [[ $TAG =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || { say "not a valid image tag: $TAG"; exit 64; }
@@ -63,6 +65,6 @@ tar --create --gzip --owner=0 --group=0 "${SHIP[@]}" | remote bash -c "$unpack" 
 say "running deploy.sh $TAG on the VM"
 rc=0
 remote "$rel/deploy/deploy.sh" --dir "$DEPLOY_DIR" --registry "$REGISTRY" --project "$DEPLOY_PROJECT" \
-  --wait-timeout "$DEPLOY_WAIT_TIMEOUT" "$TAG" || rc=$?
+  --wait-timeout "$DEPLOY_WAIT_TIMEOUT" --keep "$DEPLOY_KEEP" "$TAG" || rc=$?
 say "deploy.sh exited $rc after $((SECONDS - started))s"
 exit "$rc"

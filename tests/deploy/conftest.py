@@ -85,7 +85,7 @@ def rehearsal(sandbox: Sandbox) -> Iterator[Rehearsal]:
     first_tag = head if re.fullmatch(r"[0-9a-f]{40}", head) else hashlib.sha1(name.encode()).hexdigest()  # noqa: S324
     vm_dir = Path(tempfile.mkdtemp(prefix=f"{name}-vm-"))
     http_port, https_port = free_ports(2)
-    vm_setup(vm_dir, f"{REGISTRY_HOST}/{name}", first_tag, http_port, https_port)
+    vm_setup(vm_dir, f"{REGISTRY_HOST}/{name}", http_port, https_port)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "DOCKER_HOST"))}
     r = Rehearsal(sandbox, name, vm_dir, http_port, https_port, first_tag, env)
     try:

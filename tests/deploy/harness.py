@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 REGISTRY_HOST = "127.0.0.1:5000"
 IMAGES = ("chatbot", "chatbot-nginx")
+FAKE_IMAGE = "fake-openai:rehearsal"
 API_KEY = "deploy-rehearsal-key"
 MOVING_TAG = "main"
 #: Seconds deploy.sh waits for the services' healthchecks (production default: 120).
@@ -107,7 +108,9 @@ class Rehearsal:
         }
         return run(["bash", str(source / "deploy/build-push.sh")], timeout=900, env=env)
 
-    def release(self, tag: str, known_hosts: Path | None = None) -> subprocess.CompletedProcess[str]:
+    def release(
+        self, tag: str, known_hosts: Path | None = None, keep: int = 5
+    ) -> subprocess.CompletedProcess[str]:
         env = {
             **self.env,
             "TAG": tag,
@@ -120,8 +123,27 @@ class Rehearsal:
             "DEPLOY_DIR": str(self.vm_dir),
             "DEPLOY_PROJECT": self.name,
             "DEPLOY_WAIT_TIMEOUT": str(WAIT_TIMEOUT),
+            "DEPLOY_KEEP": str(keep),
         }
         return run(["bash", str(REPO / "deploy/release.sh")], timeout=WAIT_TIMEOUT * 2 + 120, env=env)
+
+    def retag_push(self, source: str, target: str) -> None:
+        """Pushes the images of one tag under another, as a new commit that changed nothing would be."""
+        for image in IMAGES:
+            src, dst = f"{self.registry}/{image}:{source}", f"{self.registry}/{image}:{target}"
+            for cmd in (["docker", "tag", src, dst], ["docker", "push", "--quiet", dst]):
+                done = run(cmd, timeout=300)
+                assert done.returncode == 0, done.stderr
+
+    def push_fake_upstream(self) -> None:
+        """The fake OpenAI's image (compose.vm.yaml): the first release's chatbot image, which has aiohttp."""
+        src, dst = f"{self.registry}/chatbot:{self.first_tag}", f"{self.registry}/{FAKE_IMAGE}"
+        for cmd in (["docker", "tag", src, dst], ["docker", "push", "--quiet", dst]):
+            done = run(cmd, timeout=300)
+            assert done.returncode == 0, done.stderr
+
+    def has_image(self, ref: str) -> bool:
+        return run(["docker", "image", "inspect", ref], timeout=30).returncode == 0
 
     def client(self) -> httpx.Client:
         # Trusts exactly the VM's certificate: the test sees what a client pinned to it would.
@@ -144,7 +166,7 @@ class Rehearsal:
         return tags or []
 
 
-def vm_setup(vm_dir: Path, registry: str, first_tag: str, http_port: int, https_port: int) -> None:
+def vm_setup(vm_dir: Path, registry: str, http_port: int, https_port: int) -> None:
     """What an operator does once on a new VM (docs/deploy.md), with a fake OpenAI instead of OpenAI."""
     (vm_dir / "fakes").mkdir()
     shutil.copy2(REPO / "tests/fakes/openai_server.py", vm_dir / "fakes/openai_server.py")
@@ -163,11 +185,12 @@ def vm_setup(vm_dir: Path, registry: str, first_tag: str, http_port: int, https_
     env_file = vm_dir / ".env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in env_lines.items()), encoding="utf-8")
     env_file.chmod(0o600)
-    # The fake runs from the first release's image, pinned: releases come and go, the upstream stays.
+    # The fake runs from the first release's chatbot image, pushed under its own name (FAKE_IMAGE) once built:
+    # releases come and go, and are pruned, while the upstream stays.
     fake = {
         "services": {
             "fake-openai": {
-                "image": f"{registry}/chatbot:{first_tag}",
+                "image": f"{registry}/{FAKE_IMAGE}",
                 "entrypoint": ["python", "/fakes/openai_server.py"],
                 "command": ["--host", "0.0.0.0", "--port", "8081", "--api-key", "sk-deploy-rehearsal"],
                 "volumes": [f"{vm_dir / 'fakes'}:/fakes:ro"],
@@ -195,7 +218,7 @@ def delete_from_registry(name: str) -> None:
         ]
     )
     with httpx.Client(base_url=f"http://{REGISTRY_HOST}/v2/{name}", timeout=10) as client:
-        for image in IMAGES:
+        for image in (*IMAGES, FAKE_IMAGE.split(":")[0]):
             listing = client.get(f"/{image}/tags/list")
             if listing.status_code != 200:
                 continue

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.harness import API_KEY, MOVING_TAG, REPO, TIMINGS, Outcome, Rehearsal, timed
+from tests.deploy.harness import API_KEY, IMAGES, MOVING_TAG, REPO, TIMINGS, Outcome, Rehearsal, timed
 
 pytestmark = [pytest.mark.deploy, pytest.mark.timeout(900)]
 
@@ -36,6 +36,7 @@ def first_release(rehearsal: Rehearsal) -> tuple[Outcome, Outcome]:
     """The first commit built, pushed and deployed: (build-push, release)."""
     build = timed(rehearsal.build_push, rehearsal.first_tag)
     assert build.result.returncode == 0, build.output
+    rehearsal.push_fake_upstream()
     release = timed(rehearsal.release, rehearsal.first_tag)
     TIMINGS["build+push (cached layers)"] = build.seconds
     TIMINGS["release: ship + deploy.sh to healthy"] = release.seconds
@@ -151,3 +152,23 @@ def test_unknown_host_key_is_refused(rehearsal: Rehearsal, tmp_path: Path, case:
     # Nothing reached the VM: no release folder was created, the live release did not change.
     assert not (rehearsal.vm_dir / "releases" / tag).exists()
     assert not any(p.name.startswith(f"{tag}.incoming") for p in (rehearsal.vm_dir / "releases").glob("*"))
+
+
+def test_old_releases_are_pruned_and_the_previous_kept(
+    rehearsal: Rehearsal, first_release: tuple[Outcome, Outcome]
+) -> None:
+    assert first_release[1].result.returncode == 0, "needs the first release"
+    later = [hashlib.sha1(f"{rehearsal.first_tag}-later-{n}".encode()).hexdigest() for n in (1, 2)]  # noqa: S324
+    for tag in later:
+        rehearsal.retag_push(rehearsal.first_tag, tag)
+        release = rehearsal.release(tag, keep=2)
+        assert release.returncode == 0, release.stderr
+
+    releases = {p.name for p in (rehearsal.vm_dir / "releases").iterdir() if p.is_dir()}
+    # The live release and the one before it stay, for a rollback; older ones (and failed ones) go.
+    assert releases == set(later)
+    assert rehearsal.live_tag() == later[1]
+    for image in IMAGES:
+        assert not rehearsal.has_image(f"{rehearsal.registry}/{image}:{rehearsal.first_tag}")
+        assert rehearsal.has_image(f"{rehearsal.registry}/{image}:{later[0]}")
+    assert "still live" in _chat(rehearsal, "still live after pruning")

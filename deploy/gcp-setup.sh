@@ -21,7 +21,7 @@
 # Settings (environment): PROJECT_ID (required), GITHUB_REPO=owner/name (required for wif, github), REGION
 # (europe-west9), ZONE ($REGION-a), REPOSITORY (chatbot), VM_NAME (chatbot-vm), MACHINE_TYPE (e2-small),
 # NETWORK_TAG (chatbot-web), DEPLOY_USER (deploy), ENV_SECRET (chatbot-env), ENV_FILE (.env.production),
-# KEY_FILE (~/.ssh/chatbot-deploy), KNOWN_HOSTS_FILE (deploy-known_hosts), POOL (github), PROVIDER (github).
+# KEY_FILE (~/.ssh/chatbot-deploy), KNOWN_HOSTS_FILE (build/deploy-known_hosts), POOL (github), PROVIDER (github).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,7 +36,7 @@ DEPLOY_USER=${DEPLOY_USER:-deploy}
 ENV_SECRET=${ENV_SECRET:-chatbot-env}
 ENV_FILE=${ENV_FILE:-.env.production}
 KEY_FILE=${KEY_FILE:-$HOME/.ssh/chatbot-deploy}
-KNOWN_HOSTS_FILE=${KNOWN_HOSTS_FILE:-deploy-known_hosts}
+KNOWN_HOSTS_FILE=${KNOWN_HOSTS_FILE:-build/deploy-known_hosts}
 POOL=${POOL:-github}
 PROVIDER=${PROVIDER:-github}
 VM_SA=chatbot-vm@$PROJECT_ID.iam.gserviceaccount.com
@@ -171,6 +171,7 @@ step_known_hosts() {
     echo "no host keys published yet ($try/30): waiting for the VM to boot" >&2; sleep 10
   done
   [ -n "$keys" ] || { echo "the VM published no host keys: is enable-guest-attributes=TRUE set?" >&2; exit 1; }
+  mkdir -p "$(dirname "$KNOWN_HOSTS_FILE")"
   awk -v ip="$ip" '{print ip, $1, $2}' <<<"$keys" >"$KNOWN_HOSTS_FILE"
   cat "$KNOWN_HOSTS_FILE"
 }

@@ -41,7 +41,8 @@ def _handshake(
 
 
 @pytest.mark.parametrize(
-    ("path", "query"), [("/", ""), ("/chat", ""), ("/api-docs/openapi.json", "?x=1&y=%C3%A9")]
+    ("path", "query"),
+    [("/", ""), ("/chat", ""), ("/api-docs/openapi.json", "?x=1&y=%C3%A9"), ("/nginx-health", "")],
 )
 def test_http_redirects_to_https_keeping_host_path_query_and_port(
     stack: Stack, path: str, query: str

@@ -32,6 +32,7 @@ WP_ROOT = Path("/usr/share/wordpress")
 WP_CONFIG_DIR = Path("/etc/wordpress")
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = ROOT / "docs" / "img" / "wordpress-chat-box.png"
+SETTINGS_SCREENSHOT = ROOT / "docs" / "img" / "wordpress-settings.png"
 PLUGIN_MAIN = ROOT / "plugins" / "wordpress" / "chatbot-faq" / "chatbot-faq.php"
 NEEDED = ("php", "mariadbd", "mariadb", "mariadb-install-db", "node", "msgfmt")
 
@@ -730,6 +731,21 @@ def test_the_settings_page_is_for_administrators_and_never_shows_the_key(
         wordpress.configure(Chatbot(url="http://chatbot.example.com", api_key=chatbot.api_key))
         warned = admin.get(wordpress.base_url + SETTINGS_PAGE).text
         assert "the API key would cross the network unencrypted" in warned
+        # The page as an administrator sees it in a browser (the README shows it, hence a stable address), the
+        # key nowhere.
+        wordpress.configure(Chatbot(url="https://chatbot.example.com", api_key=chatbot.api_key))
+        seen = wordpress.browse(
+            url=wordpress.base_url + SETTINGS_PAGE,
+            cookies=[
+                {"name": c.name, "value": c.value or "", "domain": "127.0.0.1", "path": "/"}
+                for c in admin.cookies.jar
+            ],
+            elementScreenshot={"selector": "#wpbody-content .wrap", "path": str(SETTINGS_SCREENSHOT)},
+        )
+        assert seen["pageStatus"] == 200
+        assert "Connection to the chatbot" in seen["domHtml"]
+        assert _leaks(chatbot.api_key, seen) == []
+        assert SETTINGS_SCREENSHOT.stat().st_size > 5000
         wordpress.configure(chatbot, title="Aide")
 
     password = secrets.token_urlsafe(12)

@@ -1,6 +1,7 @@
 // Drives Debian's Chromium (playwright-core, no downloaded browser) through the chat box of a WordPress page.
 //
 //   node browser.mjs '{"url": ..., "questions": [...], "slowQuestion": ..., "screenshot": ..., "out": ...}'
+//   node browser.mjs '{"url": ..., "cookies": [...], "elementScreenshot": {"selector": ..., "path": ...}, "out": ...}'
 //
 // For each question: type it, press Enter, wait for a reply or an error, and record what a visitor sees.
 // `slowQuestion` is asked with the REST answer held back for a moment, to see the waiting state.
@@ -55,12 +56,28 @@ try {
     result.responses.push({ url: response.url(), status: response.status(), headers: await response.allHeaders(), body });
   });
 
+  if (args.cookies) await context.addCookies(args.cookies);
   const started = Date.now();
   const navigation = await page.goto(args.url, { waitUntil: 'load' });
   result.pageStatus = navigation.status();
   result.pageLoadMs = Date.now() - started;
   result.rawHtml = await navigation.text();
 
+  // An admin page: a screenshot of one element, and what the browser saw.
+  if (args.elementScreenshot) {
+    await page.locator(args.elementScreenshot.selector).first().screenshot({ path: args.elementScreenshot.path });
+    result.domHtml = await page.content();
+    result.cookies = await context.cookies();
+  } else {
+    await chat(page, context);
+  }
+} finally {
+  await browser.close();
+}
+writeFileSync(args.out, JSON.stringify(result, null, 1));
+
+// The chat box: ask each question as a visitor would and record what the page shows.
+async function chat(page, context) {
   const box = page.locator('.chatbot-faq').first();
   const input = box.locator('.chatbot-faq__input');
   const button = box.locator('.chatbot-faq__send');
@@ -127,7 +144,4 @@ try {
   result.pwned = await page.evaluate(() => window.__chatbotFaqPwned === true);
   result.domHtml = await page.content();
   result.cookies = await context.cookies();
-} finally {
-  await browser.close();
 }
-writeFileSync(args.out, JSON.stringify(result, null, 1));

@@ -62,8 +62,8 @@ def test_chat_content_is_logged_only_when_asked(chatty: tuple[str, Process]) -> 
 
 
 # google-cloud-logging's HTTP transport sends LogSeverity as its number; the API takes names or numbers.
-SEVERITY = {100: "DEBUG", 200: "INFO", 400: "WARNING", 500: "ERROR", 600: "CRITICAL"}
-SEVERITY.update({name: name for name in SEVERITY.values()})
+SEVERITY: dict[int | str, str] = {100: "DEBUG", 200: "INFO", 400: "WARNING", 500: "ERROR", 600: "CRITICAL"}
+SEVERITY.update({name: name for name in list(SEVERITY.values())})
 
 
 def wait_for_entries(endpoint: str, predicate: Any, timeout: float = 15) -> list[dict[str, Any]]:

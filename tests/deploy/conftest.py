@@ -113,4 +113,4 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if TIMINGS:
         terminalreporter.write_sep("-", "deploy rehearsal timings (s)")
         for key, seconds in TIMINGS.items():
-            terminalreporter.write_line(f"{key:<40} {seconds:6.1f}")
+            terminalreporter.write_line(f"{key:<45} {seconds:6.1f}")

@@ -8,9 +8,11 @@ import shutil
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import httpx
@@ -245,3 +247,53 @@ def timed(step: Any, *args: Any, **kwargs: Any) -> Outcome:
     started = time.monotonic()
     result = step(*args, **kwargs)
     return Outcome(result, time.monotonic() - started)
+
+
+class Availability:
+    """Polls GET /healthz through Nginx every `interval` seconds in a thread, while a `with` block runs.
+
+    `longest_gap` is the longest stretch, in seconds, between the first failed probe of a run of failures and
+    the next successful one: how long clients could not be served.
+    """
+
+    def __init__(self, rehearsal: Rehearsal, interval: float = 0.1) -> None:
+        self._rehearsal = rehearsal
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self.probes = 0
+        self.failures = 0
+        self.longest_gap = 0.0
+
+    def _poll(self) -> None:
+        failing_since: float | None = None
+        with self._rehearsal.client() as client:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                try:
+                    ok = client.get("/healthz", timeout=2).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                self.probes += 1
+                if ok and failing_since is not None:
+                    self.longest_gap = max(self.longest_gap, now - failing_since)
+                    failing_since = None
+                elif not ok:
+                    self.failures += 1
+                    failing_since = failing_since if failing_since is not None else now
+                self._stop.wait(self._interval)
+        if failing_since is not None:
+            self.longest_gap = max(self.longest_gap, time.monotonic() - failing_since)
+
+    def __enter__(self) -> Availability:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)

@@ -46,6 +46,8 @@ REGISTRY_HOST=$REGION-docker.pkg.dev
 g() { gcloud --project "$PROJECT_ID" --quiet "$@"; }
 say() { printf '\n== %s\n' "$*" >&2; }
 exists() { "$@" >/dev/null 2>&1; }
+# A service account just created can take a few seconds to be visible to IAM bindings.
+retry() { local i; for i in 1 2 3 4 5 6; do "$@" && return 0; [ "$i" = 6 ] || sleep 5; done; return 1; }
 need_repo() { [[ ${GITHUB_REPO:-} =~ ^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$ ]] || { echo "set GITHUB_REPO=owner/name" >&2; exit 64; }; }
 
 step_apis() {
@@ -82,12 +84,12 @@ step_accounts() {
   exists g iam service-accounts describe "$DEPLOYER_SA" ||
     g iam service-accounts create github-deployer --display-name "GitHub Actions deploy: pushes images"
   # The VM: Cloud Logging (the app ships its JSON logs with the VM's credentials) and read-only image pulls.
-  g projects add-iam-policy-binding "$PROJECT_ID" --member "serviceAccount:$VM_SA" \
+  retry g projects add-iam-policy-binding "$PROJECT_ID" --member "serviceAccount:$VM_SA" \
     --role roles/logging.logWriter --condition None >/dev/null
-  g artifacts repositories add-iam-policy-binding "$REPOSITORY" --location "$REGION" \
+  retry g artifacts repositories add-iam-policy-binding "$REPOSITORY" --location "$REGION" \
     --member "serviceAccount:$VM_SA" --role roles/artifactregistry.reader >/dev/null
   # The deployer: push to this one repository, nothing else in the project.
-  g artifacts repositories add-iam-policy-binding "$REPOSITORY" --location "$REGION" \
+  retry g artifacts repositories add-iam-policy-binding "$REPOSITORY" --location "$REGION" \
     --member "serviceAccount:$DEPLOYER_SA" --role roles/artifactregistry.writer >/dev/null
 }
 
@@ -115,7 +117,7 @@ step_env_secret() {
   if grep -q '!!!' "$ENV_FILE"; then echo "$ENV_FILE still holds !!! placeholders" >&2; exit 64; fi
   exists g secrets describe "$ENV_SECRET" || g secrets create "$ENV_SECRET" --replication-policy automatic
   g secrets versions add "$ENV_SECRET" --data-file "$ENV_FILE"
-  g secrets add-iam-policy-binding "$ENV_SECRET" --member "serviceAccount:$VM_SA" \
+  retry g secrets add-iam-policy-binding "$ENV_SECRET" --member "serviceAccount:$VM_SA" \
     --role roles/secretmanager.secretAccessor >/dev/null
 }
 
@@ -152,7 +154,7 @@ step_wif() {
       --issuer-uri https://token.actions.githubusercontent.com \
       --attribute-mapping "google.subject=assertion.sub,attribute.repository=assertion.repository,attribute.ref=assertion.ref,attribute.environment=assertion.environment" \
       --attribute-condition "assertion.repository == '$GITHUB_REPO' && assertion.environment == 'production'"
-  g iam service-accounts add-iam-policy-binding "$DEPLOYER_SA" --role roles/iam.workloadIdentityUser \
+  retry g iam service-accounts add-iam-policy-binding "$DEPLOYER_SA" --role roles/iam.workloadIdentityUser \
     --member "principalSet://iam.googleapis.com/projects/$number/locations/global/workloadIdentityPools/$POOL/attribute.repository/$GITHUB_REPO" \
     >/dev/null
   echo "provider: projects/$number/locations/global/workloadIdentityPools/$POOL/providers/$PROVIDER" >&2

@@ -61,10 +61,15 @@ cmd_up() {
   choose_image NGINX_IMAGE nginx:stable local/nginx:stable
   # --build: never a plain pull of our own images; --wait: return once both healthchecks pass.
   compose up -d --build --wait --wait-timeout "${WAIT_TIMEOUT:-180}"
-  local port key host url
+  local port key host url hosts
   port=${HTTPS_PORT:-$(env_value HTTPS_PORT)}
   port=${port:-443}
-  host=localhost
+  # The first CERT_HOSTS entry (the VM's address) when there is one: the URL others will use.
+  hosts=${CERT_HOSTS:-$(env_value CERT_HOSTS)}
+  hosts=${hosts//,/ }
+  read -r host _ <<<"$hosts" || true
+  host=${host:-localhost}
+  [[ $host == *:* ]] && host="[$host]"
   url="https://$host$([[ $port == 443 ]] || echo ":$port")"
   key=$(env_value API_KEY)
   key=${key%%,*}
@@ -75,7 +80,7 @@ The certificate is self-signed: curl needs --cacert certs/fullchain.pem (or -k),
 Try it:
 
   curl --cacert certs/fullchain.pem -H 'x-api-key: $key' -H 'Content-Type: application/json' \\
-    -d '{"message": "Bonjour !"}' $url/chat
+    -d '{"message": "Comment modifier la FAQ ?"}' $url/chat
 
 MSG
 }

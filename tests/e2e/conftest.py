@@ -59,6 +59,8 @@ class Stack:
     cors_origin      the one browser origin allowed by the chatbot's CORS_ORIGINS
     fake_openai_url  http://127.0.0.1:<port>: the fake OpenAI's control API (GET /_fake/requests,
                      POST /_fake/reset, POST /_fake/fault); it is what the chatbot calls upstream
+    cloud_logging_url  http://127.0.0.1:<port>: the fake Cloud Logging API the chatbot ships its records to
+                     (GET /_fake/entries, POST /_fake/reset)
     upstream_key     the OpenAI key the chatbot sends to the fake (Authorization: Bearer ...)
     network          the stack's Docker network, to attach extra containers to it
     settings         the chatbot's environment (the generated env file), e.g. settings["OPENAI_TIMEOUT"]
@@ -78,6 +80,7 @@ class Stack:
     cert_hosts: tuple[str, ...]
     cors_origin: str
     fake_openai_url: str
+    cloud_logging_url: str
     upstream_key: str
     network: str
     settings: dict[str, str]
@@ -127,7 +130,7 @@ class Stack:
     def wait_healthy(self, timeout: float = 90) -> None:
         """Waits until every service of the stack runs and passes its healthcheck (no `up`: that would
         restart Nginx, which depends on the chatbot with `restart: true`)."""
-        services = {"chatbot", "nginx", "fake-openai"}
+        services = {"chatbot", "nginx", "fake-openai", "fake-cloud-logging"}
         deadline = time.monotonic() + timeout
         while True:
             out = self.compose("ps", "--all", "--format", "json").stdout
@@ -252,7 +255,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         capture_output=True,
         timeout=60,
     )
-    http_port, https_port, fake_port = free_ports(3)
+    http_port, https_port, fake_port, logging_port = free_ports(4)
     project = f"chatbot-e2e-{secrets.token_hex(4)}"
     api_key = secrets.token_urlsafe(24)
     settings = {
@@ -266,7 +269,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "WORKERS": "2",
         "MAX_BODY_BYTES": "65536",
         "CORS_ORIGINS": CORS_ORIGIN,
-        "GOOGLE_CLOUD_LOGGING": "false",
+        # Shipped to the fake Cloud Logging API (anonymous credentials when an endpoint is set).
+        "GOOGLE_CLOUD_LOGGING": "true",
+        "CLOUD_LOGGING_ENDPOINT": "http://fake-cloud-logging:8085",
+        "GOOGLE_CLOUD_PROJECT": "chatbot-e2e",
         "LOG_LEVEL": "INFO",
     }
     env_file = tmp / "stack.env"
@@ -283,6 +289,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "E2E_ENV_FILE": str(env_file),
         "E2E_CERT_DIR": str(cert_dir),
         "E2E_FAKE_PORT": str(fake_port),
+        "E2E_LOGGING_PORT": str(logging_port),
         "E2E_UPSTREAM_KEY": UPSTREAM_KEY,
     }
     _write_env(env_file, stack_vars)
@@ -311,6 +318,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         cert_hosts=CERT_HOSTS,
         cors_origin=CORS_ORIGIN,
         fake_openai_url=f"http://127.0.0.1:{fake_port}",
+        cloud_logging_url=f"http://127.0.0.1:{logging_port}",
         upstream_key=UPSTREAM_KEY,
         network=f"{project}_default",
         settings=settings,

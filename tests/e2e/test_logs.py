@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 import httpx
@@ -76,3 +77,32 @@ def test_every_log_line_is_a_json_object(stack: Stack) -> None:
         else:
             assert len(parsed) == len(lines), [line for line in lines if not line.startswith("{")][:3]
             assert all({"severity", "message"} <= set(r) for r in parsed)
+
+
+def test_the_chatbot_ships_its_records_to_cloud_logging_from_the_container(stack: Stack) -> None:
+    request_id = f"e2e-cloud-{uuid.uuid4().hex}"
+    with stack.client() as client:
+        response = client.post(
+            "/chat",
+            json={"message": "Bonjour"},
+            headers={"x-api-key": stack.api_key, "X-Request-ID": request_id},
+        )
+    assert response.status_code == 200
+    deadline = time.monotonic() + 15
+    with httpx.Client(base_url=stack.cloud_logging_url, timeout=10) as logging_api:
+        while True:
+            entries = [
+                e
+                for e in logging_api.get("/_fake/entries").json()
+                if e.get("labels", {}).get("request_id") == request_id
+            ]
+            if entries or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    [access] = [e for e in entries if "httpRequest" in e]
+    assert access["logName"] == "projects/chatbot-e2e/logs/chatbot-mvp"
+    assert access["severity"] in ("INFO", 200)  # LogSeverity: the name, or its number as the library sends it
+    assert access["httpRequest"]["status"] == 200
+    # The address Nginx saw, as on stdout: the forwarded headers are trusted the same way.
+    [stdout_line] = _access_lines(stack, "chatbot", request_id)
+    assert access["httpRequest"]["remoteIp"] == stdout_line["httpRequest"]["remoteIp"]  # type: ignore[index]

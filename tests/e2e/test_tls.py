@@ -135,3 +135,29 @@ def test_certificate_files_are_created_with_safe_modes(stack: Stack) -> None:
     key = stack.ca_file.with_name("privkey.pem")
     assert key.stat().st_mode & 0o777 == 0o600
     assert stack.ca_file.stat().st_mode & 0o777 == 0o644
+
+
+def _upstream_connections(stack: Stack) -> set[str]:
+    """Nginx's established TCP connections to the chatbot's port 3000, by local address:port."""
+    tables = stack.compose(
+        "exec", "-T", "nginx", "sh", "-c", "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null; true"
+    ).stdout
+    established = set()
+    for line in tables.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and fields[2].endswith(":0BB8") and fields[3] == "01":
+            established.add(fields[1])
+    return established
+
+
+def test_nginx_keeps_its_connections_to_the_chatbot_alive_and_reuses_them(stack: Stack) -> None:
+    with stack.client() as client:
+        for _ in range(10):
+            assert client.get("/healthz").status_code == 200
+    idle = _upstream_connections(stack)
+    # Still open once the requests are over: a keepalive pool, not one connection per request.
+    assert idle
+    with stack.client() as client:
+        for _ in range(10):
+            assert client.get("/healthz").status_code == 200
+    assert idle & _upstream_connections(stack)

@@ -12,7 +12,7 @@ from tests.e2e.conftest import Stack
 
 pytestmark = pytest.mark.timeout(600)
 
-#: What our layers may add over the Python base image (measured: 80 MB; the budget is 200 MB in total on the
+#: What our layers may add over the Python base image (measured: 75 MB; the budget is 200 MB in total on the
 #: official slim image of about 120 MB).
 CHATBOT_LAYERS_BUDGET_MB = 90
 

@@ -42,10 +42,15 @@ choose_image() {
   chosen=${!var:-$(env_value "$var")}
   if [[ -z $chosen ]]; then
     chosen=$official
-    if ! docker image inspect "$official" >/dev/null 2>&1 && docker image inspect "$standin" >/dev/null 2>&1 \
+    if ! docker image inspect "$official" >/dev/null 2>&1 \
       && ! curl -sS -o /dev/null --max-time 3 https://registry-1.docker.io/v2/ 2>/dev/null; then
-      say "Docker Hub is unreachable: building on the local stand-in $standin instead of $official"
-      chosen=$standin
+      if docker image inspect "$standin" >/dev/null 2>&1; then
+        say "Docker Hub is unreachable: building on the local stand-in $standin instead of $official"
+        chosen=$standin
+      else
+        say "Docker Hub is unreachable and neither $official nor $standin is here: the build will fail."
+        say "Set $var to an image you have, or build the stand-ins: ../shared/tools/docker-sandbox base-images"
+      fi
     fi
   fi
   export "$var=$chosen"

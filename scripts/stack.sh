@@ -66,8 +66,10 @@ cmd_up() {
   choose_image NGINX_IMAGE nginx:stable local/nginx:stable
   # --build: never a plain pull of our own images; --wait: return once both healthchecks pass.
   compose up -d --build --wait --wait-timeout "${WAIT_TIMEOUT:-180}"
-  # A running Nginx keeps the certificate it started with: a graceful reload picks up a renewed one.
-  compose exec -T nginx nginx -s reload >/dev/null 2>&1 || say "could not reload nginx (certificate changes need a restart)"
+  # A running Nginx keeps the certificate it started with: a graceful reload picks up a renewed one. The
+  # signal returns at once; the old workers stop accepting within moments, hence the pause.
+  if compose exec -T nginx nginx -s reload >/dev/null 2>&1; then sleep 1
+  else say "could not reload nginx (certificate changes need: docker compose restart nginx)"; fi
   local port key host url hosts
   port=${HTTPS_PORT:-$(env_value HTTPS_PORT)}
   port=${port:-443}

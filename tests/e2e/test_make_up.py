@@ -1,5 +1,6 @@
 """`make up` on a fresh checkout with no OpenAI key: .env and certificate created, stack healthy, the printed
-curl call answered from the FAQ; a second `make up` keeps both; `make down` removes the stack."""
+curl call answered from the FAQ; a second `make up` keeps both; a replaced certificate is served after the
+next `make up`; `make down` removes the stack."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import re
 import secrets
 import shlex
 import shutil
+import socket
+import ssl
 import subprocess
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from tests.e2e.conftest import REPO, free_ports, require_engine
 
@@ -29,6 +33,21 @@ def _fresh_checkout(dest: Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
     return dest
+
+
+def _served_names(port: int) -> set[str]:
+    """The DNS names in the certificate that Nginx serves on this port now."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    san = x509.load_der_x509_certificate(der).extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    return set(san.value.get_values_for_type(x509.DNSName))
 
 
 def test_make_up_on_a_fresh_checkout_without_openai_key(tmp_path: Path) -> None:
@@ -98,6 +117,16 @@ def test_make_up_on_a_fresh_checkout_without_openai_key(tmp_path: Path) -> None:
         assert "created .env" not in again.stdout + again.stderr
         assert "keeping existing" in again.stdout + again.stderr
         assert re.findall(r"^API_KEY=(.*)$", (checkout / ".env").read_text(), flags=re.MULTILINE) == [key]
+        assert _served_names(https_port) == {"localhost"}
+
+        # A replaced certificate (a renewal, a real one) is served after the next `make up`.
+        env.update(FORCE="1", CERT_HOSTS="renewed.e2e.test")
+        assert make("certs", timeout=60).returncode == 0
+        del env["FORCE"]
+        renewed = make("up")
+        assert renewed.returncode == 0, renewed.stderr[-3000:]
+        assert _served_names(https_port) == {"localhost", "renewed.e2e.test"}
+        assert f"The chatbot is up at https://renewed.e2e.test:{https_port}" in renewed.stdout
     finally:
         down = make("down", timeout=180)
     assert down.returncode == 0, down.stderr

@@ -88,11 +88,26 @@ def worker_rss_mib(proc: Process) -> list[float]:
 def offline_rows(tmp: Path, chat_lua: Path, seconds: int) -> list[str]:
     """/chat answered from the FAQ alone, next to GET /healthz on the same service."""
     env = {"API_KEY": API_KEY, "FAQ_FILE": str(ROOT / "faq" / "faq.md")}
+    headers = {"Content-Type": "application/json", "x-api-key": API_KEY}
+    faq_lua = wrk_script(tmp / "faq.lua", json.dumps({"message": "Comment modifier la FAQ ?"}), headers)
     rows = []
     with service(env, log_file=tmp / "service-offline.log") as (url, _):
-        wrk(url + "/chat", chat_lua, 8, 2)
+        wrk(url + "/chat", faq_lua, 8, 2)
+        # Every message different (a counter appended, as two numbers of under 5 digits, which typo correction
+        # ignores), so that none is served from the retrieval cache.
+        varied_lua = tmp / "varied.lua"
+        varied_lua.write_text(
+            'local n = 0\nrequest = function()\n  n = n + 1\n  return wrk.format("POST", nil, '
+            + "{['Content-Type'] = 'application/json', ['x-api-key'] = '"
+            + API_KEY
+            + "'}, "
+            + "'{\"message\": \"Comment modifier la FAQ ? ' .. n % 9973 .. ' ' "
+            + "..  math.floor(n / 9973) .. '\"}')\nend\n"
+        )
         for name, target, lua in (
-            ("POST /chat (FAQ answer)", url + "/chat", chat_lua),
+            ("POST /chat, a question the FAQ answers (repeated: retrieval cached)", url + "/chat", faq_lua),
+            ("POST /chat, the same question, each one different (no cache)", url + "/chat", varied_lua),
+            ("POST /chat, off-topic (fallback reply)", url + "/chat", chat_lua),
             ("GET /healthz", url + "/healthz", wrk_script(tmp / "get.lua", None, {})),
         ):
             run = wrk(target, lua, 64, seconds)
@@ -105,7 +120,9 @@ def offline_rows(tmp: Path, chat_lua: Path, seconds: int) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=8, help="duration of each wrk run")
-    parser.add_argument("--delays", default="0,50", help="fake upstream delays in ms")
+    parser.add_argument(
+        "--delays", default="0,50", help="fake upstream delays in ms (empty: offline mode only)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("bench: wrk is missing (apt-get install wrk)", file=sys.stderr)
@@ -122,7 +139,7 @@ def main() -> int:
     rows: list[str] = []
     rss: list[float] = []
     workers = 0
-    for delay in (int(d) for d in args.delays.split(",")):
+    for delay in (int(d) for d in args.delays.split(",") if d):
         with fake_openai("--delay-ms", str(delay), "--no-record", "--reply", "Bonjour !") as upstream:
             env = {
                 "API_KEY": API_KEY,

@@ -25,6 +25,7 @@ from chatbot.llm import ChatClient, make_client
 from chatbot.logs import CloudShipper, access_record, configure_logging, request_id_var, start_cloud_logging
 from chatbot.openapi import SECURITY_SCHEME
 from chatbot.routes import chat, meta
+from chatbot.supervise import WorkerSupervisor, start_supervisor, stop_supervisor
 
 APP_NAME = "chatbot"
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -45,6 +46,7 @@ class AppContext:
         self.llm: ChatClient | None = None
         self.faq: FaqStore | None = None
         self.cloud: CloudShipper | None = None
+        self.supervisor: WorkerSupervisor | None = None
         self.ready = False
 
     def readiness(self) -> dict[str, Any]:
@@ -126,6 +128,8 @@ def create_app(settings: Settings | None = None) -> ChatbotApp:
     app.after_server_start(_mark_ready)
     app.before_server_stop(_mark_not_ready)
     app.after_server_stop(_stop_clients)
+    app.main_process_ready(start_supervisor)
+    app.main_process_stop(stop_supervisor)
     return app
 
 

@@ -89,7 +89,14 @@ class Process:
         """Sanic's server workers: the manager's children that Sanic named (its helpers carry no name)."""
         pid = self.proc.pid
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        return [int(c) for c in children if b"SANIC_WORKER_NAME=" in Path(f"/proc/{c}/environ").read_bytes()]
+        pids = []
+        for child in children:
+            try:
+                if b"SANIC_WORKER_NAME=" in Path(f"/proc/{child}/environ").read_bytes():
+                    pids.append(int(child))
+            except OSError:  # exited (or a zombie) since the list was read
+                continue
+        return pids
 
 
 def base_env() -> dict[str, str]:

@@ -35,6 +35,10 @@ _OTHER_LANGUAGE = 0.9
 _NEGLIGIBLE_IDF = 1e-3
 _MAX_CORRECTIONS = 8
 _MAX_TERMS = 32
+# Words whose correction (or lack of one) is remembered by an index; it is rebuilt, cache and all, on reload.
+_CORRECTIONS_CACHED = 10_000
+# Messages whose results an index remembers (a message is at most MAX_MESSAGE_CHARS: 4,000 x 4 KB at worst).
+_RESULTS_CACHED = 4_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +76,8 @@ class FaqIndex:
 
     def __init__(self, entries: Sequence[FaqEntry]) -> None:
         self.entries: tuple[FaqEntry, ...] = tuple(entries)
+        self._corrections: dict[str, str | None] = {}
+        self._results: dict[tuple[str, int, float], tuple[Hit, ...]] = {}
         languages = [detect_language(f"{entry.question}\n{entry.answer}") for entry in self.entries]
         # A query whose language cannot be told tries the stems of the FAQ's main language first.
         majority: Language = (
@@ -134,6 +140,15 @@ class FaqIndex:
         """The FAQ word one typo away from a misspelt `word` (the most common such word), or None."""
         if len(word) < MIN_TYPO_LENGTH:
             return None
+        # Visitors reuse the same words: a query to SQLite per unknown word per message is the costliest step.
+        if word in self._corrections:
+            return self._corrections[word]
+        if len(self._corrections) >= _CORRECTIONS_CACHED:
+            self._corrections.clear()
+        fixed = self._corrections[word] = self._lookup_correction(word)
+        return fixed
+
+    def _lookup_correction(self, word: str) -> str | None:
         keys = json.dumps(sorted(deletions(word) | {word}))
         candidates = self._db.execute(
             "SELECT DISTINCT word FROM typo WHERE key IN (SELECT value FROM json_each(?)) ORDER BY word",
@@ -176,6 +191,16 @@ class FaqIndex:
         """The `top_k` entries most relevant to `query` whose score is at least `min_score`, best first."""
         if top_k < 1 or not self.entries:
             return []
+        # Visitors ask the same questions over and over; the index never changes, so neither do the answers.
+        key = (query, top_k, min_score)
+        cached = self._results.get(key)
+        if cached is None:
+            if len(self._results) >= _RESULTS_CACHED:
+                self._results.clear()
+            cached = self._results[key] = tuple(self._search(query, top_k, min_score))
+        return list(cached)
+
+    def _search(self, query: str, top_k: int, min_score: float) -> list[Hit]:
         parsed = self._query_terms(query)
         if not parsed.terms:
             return []

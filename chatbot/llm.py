@@ -260,7 +260,10 @@ class SdkChatClient:
                 **self._params,
             )
             payload = json.loads(raw.content)
-        except openai.APITimeoutError:
+        except openai.APITimeoutError as error:
+            # The SDK's aiohttp transport reports a refused connection as a connect timeout: unreachable, 502.
+            if type(error.__cause__).__name__ == "ConnectTimeout":
+                raise UpstreamError(Fault.UNAVAILABLE, f"connection failed: {error.__cause__}") from None
             raise UpstreamError(Fault.TIMEOUT, "no answer within the timeout") from None
         except openai.APIConnectionError as error:
             raise UpstreamError(Fault.UNAVAILABLE, f"connection failed: {type(error).__name__}") from None

@@ -100,6 +100,14 @@ def test_connection_refused_becomes_502(refused: str) -> None:
     assert_clean(response)
 
 
+def test_connection_refused_becomes_502_with_the_sdk_too() -> None:
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    with service(service_env(dead, OPENAI_CLIENT="sdk", OPENAI_MAX_RETRIES="0", WORKERS="1")) as (url, _):
+        response = httpx.post(url + "/chat", json={"message": "hi"}, headers={"x-api-key": API_KEY})
+    assert response.status_code == 502
+    assert response.json() == {"error": UNAVAILABLE}
+
+
 def test_faults_are_logged_with_their_cause_and_no_secret(client: httpx.Client, proc: Process) -> None:
     rid = "fault-log-check-1"
     client.post("/chat", json={"message": "#fault:500"}, headers={"x-request-id": rid})

@@ -32,7 +32,7 @@ run: install ## run the service on this machine (python -m chatbot; reads .env)
 lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check chatbot tests bench
 	$(VENV)/bin/ruff format --check chatbot tests bench
-	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy chatbot tests bench
 
 fmt: install ## format and autofix with ruff
 	$(VENV)/bin/ruff format chatbot tests bench

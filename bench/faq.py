@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 WIDTHS = (8, 10, 8, 9, 11, 10)
 SYLLABLES = "ba be bi bo bu da de di do du fa fe fi la le li lo ma me mi mo na ne ni no pa pe po ra re ri ro"
-STOP = ("how", "do", "i", "the", "a", "to", "of", "for", "is", "can", "you", "my", "with")
+STOP: tuple[str, ...] = ("how", "do", "i", "the", "a", "to", "of", "for", "is", "can", "you", "my", "with")
 STOP += ("le", "la", "les", "de", "du", "des", "comment", "est-ce", "que", "je", "vous")
 
 

@@ -328,8 +328,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield stack
     finally:
         ARTIFACTS.mkdir(exist_ok=True)
-        logs = stack.compose("logs", "--no-color", "--timestamps", check=False, timeout=60)
-        (ARTIFACTS / "e2e-stack.log").write_text(logs.stdout + logs.stderr, encoding="utf-8")
+        stack_logs = stack.compose("logs", "--no-color", "--timestamps", check=False, timeout=60)
+        (ARTIFACTS / "e2e-stack.log").write_text(stack_logs.stdout + stack_logs.stderr, encoding="utf-8")
         if os.environ.get("E2E_KEEP_STACK") == "1":
             print(f"\ne2e: stack kept running: {stack.https_url} (project {project}, key {api_key})")
         else:

@@ -44,7 +44,7 @@ test-unit: install ## unit tests only
 test-integration: install ## the real service over HTTP against local fakes
 	$(PY) -m pytest tests/integration -q
 
-test: install ## every test: unit, integration, end-to-end stack, clients, deploy rehearsal
+test: install deps ## every test: unit, integration, end-to-end stack, clients, deploy rehearsal
 	$(PY) -m pytest -q
 
 bench: install ## benchmarks (wrk); prints tables

@@ -39,8 +39,10 @@ deps-stack: ## what the stack's tests need: Docker engine, Compose, buildx and b
 		$(DOCKER_SANDBOX) start >/dev/null && $(DOCKER_SANDBOX) base-images; \
 	elif docker info >/dev/null 2>&1; then \
 		echo "deps-stack: no $(DOCKER_SANDBOX); using the running Docker engine and the official base images"; \
-	else \
+	elif [ -n "$$CI" ]; then \
 		echo "deps-stack: no Docker engine and no $(DOCKER_SANDBOX) (CI clones ../shared beside the repo)"; exit 1; \
+	else \
+		echo "deps-stack: no Docker engine: the end-to-end tests will be skipped"; \
 	fi
 
 lint-stack: ## shellcheck the stack's scripts, check compose files

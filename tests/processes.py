@@ -20,10 +20,22 @@ ROOT = Path(__file__).resolve().parent.parent
 FAKES = ROOT / "tests" / "fakes"
 
 
+def free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports (all held open together while chosen, so none is picked twice)."""
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
 
 
 class Process:
@@ -106,27 +118,28 @@ def base_env() -> dict[str, str]:
 
 
 @contextmanager
-def fake_openai(*extra: str) -> Iterator[str]:
-    """A fake OpenAI server; yields its base URL (ending in /v1)."""
+def _fake(script: str, probe: str, extra: tuple[str, ...]) -> Iterator[str]:
     port = free_port()
-    proc = Process([sys.executable, str(FAKES / "openai_server.py"), "--port", str(port), *extra], base_env())
+    proc = Process([sys.executable, str(FAKES / script), "--port", str(port), *extra], base_env())
     try:
-        proc.wait_http(f"http://127.0.0.1:{port}/_fake/health")
-        yield f"http://127.0.0.1:{port}/v1"
+        proc.wait_http(f"http://127.0.0.1:{port}{probe}")
+        yield f"http://127.0.0.1:{port}"
     finally:
         proc.stop()
 
 
 @contextmanager
+def fake_openai(*extra: str) -> Iterator[str]:
+    """A fake OpenAI server; yields its base URL (ending in /v1)."""
+    with _fake("openai_server.py", "/_fake/health", extra) as url:
+        yield f"{url}/v1"
+
+
+@contextmanager
 def fake_cloud_logging(*extra: str) -> Iterator[str]:
     """A fake Cloud Logging API; yields its endpoint URL."""
-    port = free_port()
-    proc = Process([sys.executable, str(FAKES / "cloud_logging.py"), "--port", str(port), *extra], base_env())
-    try:
-        proc.wait_http(f"http://127.0.0.1:{port}/_fake/entries")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.stop()
+    with _fake("cloud_logging.py", "/_fake/entries", extra) as url:
+        yield url
 
 
 @contextmanager

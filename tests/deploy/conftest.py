@@ -38,11 +38,11 @@ from tests.deploy.harness import (
     Rehearsal,
     Sandbox,
     delete_from_registry,
-    free_ports,
     run,
     unavailable,
     vm_setup,
 )
+from tests.processes import free_ports
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import ssl
 import subprocess
 import time
@@ -29,6 +28,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tests.processes import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILES = (REPO / "compose.yaml", REPO / "tests/e2e/compose.test.yaml")
@@ -181,19 +182,6 @@ def _image(var: str, standin: str, official: str) -> str:
         return os.environ[var]
     found = subprocess.run(["docker", "image", "inspect", standin], capture_output=True, timeout=20)
     return standin if found.returncode == 0 else official
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _write_env(path: Path, values: dict[str, str]) -> None:

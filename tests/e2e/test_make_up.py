@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from tests.e2e.conftest import REPO, free_ports, require_engine
+from tests.e2e.conftest import REPO, require_engine
+from tests.processes import free_ports
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -24,7 +24,9 @@ def test_a_killed_worker_is_replaced_and_the_service_keeps_answering(upstream: s
         deadline = time.monotonic() + 15
         while True:
             after = proc.worker_pids()
-            if len(after) == 2 and before[0] not in after:
+            # Replaced, and the new worker is serving (a third "Worker ready").
+            ready = sum("Worker ready" in line for line in proc.lines)
+            if len(after) == 2 and before[0] not in after and ready == 3:
                 break
             assert time.monotonic() < deadline, f"worker not replaced: {after}\n{proc.output[-3000:]}"
             time.sleep(0.2)

@@ -89,21 +89,22 @@ async def chat(request: Request) -> HTTPResponse:
     hits = retrieve(settings, request.app.ctx.faq, message)
     if settings.provider is Provider.FAQ:
         offline = offline_answer(message, hits or [], fallback=settings.faq_fallback)
-        if settings.log_chat_content:
-            log.info("chat exchange", extra={"user_message": message, "reply": offline.reply})
-        return json_response({"reply": offline.reply, "sources": offline.sources})
-    client: ChatClient = request.app.ctx.llm
-    try:
-        messages = build_messages(settings, message, hits)
-        completion = await client.complete(messages, request_id=request_id_var.get())
-    except UpstreamError as error:
-        level = logging.WARNING if error.fault.status in (503, 504) else logging.ERROR
-        log.log(level, "upstream call failed: %s", error.fault.name, extra={"cause": error.cause})
-        headers = {"Retry-After": str(error.retry_after or 1)} if error.fault.status == 503 else None
-        return error_response(error.fault.status, error.fault.text, headers)
-    request.ctx.usage = completion.usage
+        reply, used = offline.reply, offline.sources
+    else:
+        client: ChatClient = request.app.ctx.llm
+        try:
+            messages = build_messages(settings, message, hits)
+            completion = await client.complete(messages, request_id=request_id_var.get())
+        except UpstreamError as error:
+            level = logging.WARNING if error.fault.status in (503, 504) else logging.ERROR
+            log.log(level, "upstream call failed: %s", error.fault.name, extra={"cause": error.cause})
+            headers = {"Retry-After": str(error.retry_after or 1)} if error.fault.status == 503 else None
+            return error_response(error.fault.status, error.fault.text, headers)
+        request.ctx.usage = completion.usage
+        reply, used = completion.text, sources(hits or [])
     if settings.log_chat_content:
-        log.info("chat exchange", extra={"user_message": message, "reply": completion.text})
-    if hits:
-        return json_response({"reply": completion.text, "sources": sources(hits)})
-    return json_response({"reply": completion.text})
+        log.info("chat exchange", extra={"user_message": message, "reply": reply})
+    # The guide's `{"reply"}` stays exactly as it was unless FAQ entries were used (offline: always listed).
+    if used or settings.provider is Provider.FAQ:
+        return json_response({"reply": reply, "sources": used})
+    return json_response({"reply": reply})

@@ -89,6 +89,8 @@ def _configure(app: ChatbotApp, settings: Settings) -> None:
             # `*` only when the list says so; otherwise each listed origin is echoed back on its own.
             "CORS_SEND_WILDCARD": "*" in settings.cors_origin_list,
             "CORS_SUPPORTS_CREDENTIALS": False,
+            # Only a request with an Origin header (a browser's cross-origin call) gets Allow-Origin back.
+            "CORS_ALWAYS_SEND": False,
         }
     )
 

@@ -61,6 +61,12 @@ def test_other_origins_get_no_allow_origin(cors_url: str, origin: str) -> None:
     assert "access-control-allow-origin" not in response.headers
 
 
+def test_requests_without_an_origin_get_no_cors_headers(cors_url: str) -> None:
+    response = httpx.post(cors_url + "/chat", json={"message": "hi"}, headers={"x-api-key": API_KEY})
+    assert response.status_code == 200
+    assert "access-control-allow-origin" not in response.headers
+
+
 def test_without_a_list_no_origin_is_allowed(base_url: str) -> None:
     assert "access-control-allow-origin" not in preflight(base_url, SITE).headers
 

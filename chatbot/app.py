@@ -149,6 +149,9 @@ async def _finish_request(request: Request, response: BaseHTTPResponse) -> None:
         await _start_request(request)
         request_id = request.ctx.request_id
     response.headers[REQUEST_ID_HEADER] = request_id
+    level = logging.ERROR if response.status >= 500 else logging.INFO
+    if not access_log.isEnabledFor(level):
+        return
     latency = time.perf_counter() - request.ctx.started
     extra: dict[str, Any] = {
         "httpRequest": access_record(
@@ -165,7 +168,6 @@ async def _finish_request(request: Request, response: BaseHTTPResponse) -> None:
     usage = getattr(request.ctx, "usage", None)
     if usage:
         extra["usage"] = usage
-    level = logging.ERROR if response.status >= 500 else logging.INFO
     access_log.log(level, "%s %s %d", request.method, request.path, response.status, extra=extra)
 
 

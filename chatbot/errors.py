@@ -15,15 +15,12 @@ log = logging.getLogger("chatbot.errors")
 #: The text shown for each status when the error carries no message of ours.
 MESSAGES: dict[int, str] = {
     400: "Requête invalide.",
-    401: "Clé API invalide ou manquante.",
     404: "Ressource introuvable.",
     405: "Méthode non autorisée pour cette ressource.",
     408: "Délai de réception de la requête dépassé.",
     413: "Requête trop volumineuse.",
     500: "Erreur interne du serveur.",
-    502: "Le service de langage est indisponible, réessayez plus tard.",
     503: "Service momentanément indisponible, réessayez plus tard.",
-    504: "Le service de langage n'a pas répondu à temps.",
 }
 
 

@@ -6,6 +6,10 @@ from typing import Any
 
 from sanic_ext.extensions.openapi.definitions import Response
 
+from chatbot.auth import INVALID_KEY
+from chatbot.errors import MESSAGES
+from chatbot.llm import Fault
+
 SECURITY_SCHEME = "ApiKeyAuth"
 
 ERROR: dict[str, Any] = {
@@ -61,20 +65,20 @@ _ERROR_EXAMPLES: dict[int, tuple[str, str]] = {
         "Invalid body: no message, not JSON, not an object, message not a string, blank or too long",
         "Message manquant dans la requête.",
     ),
-    401: ("Missing, empty or wrong x-api-key", "Clé API invalide ou manquante."),
-    413: ("Body larger than MAX_BODY_BYTES", "Requête trop volumineuse."),
-    500: ("Unexpected error (logged with the request id)", "Erreur interne du serveur."),
+    401: ("Missing, empty or wrong x-api-key", INVALID_KEY),
+    413: ("Body larger than MAX_BODY_BYTES", MESSAGES[413]),
+    500: ("Unexpected error (logged with the request id)", MESSAGES[500]),
     502: (
         "The model server failed, was unreachable, answered nonsense or refused our key",
-        "Le service de langage est indisponible, réessayez plus tard.",
+        Fault.UNAVAILABLE.text,
     ),
     503: (
         "The model server is rate limiting us; see Retry-After",
-        "Le service de langage est saturé, réessayez plus tard.",
+        Fault.RATE_LIMITED.text,
     ),
     504: (
         "No answer from the model server within OPENAI_TIMEOUT",
-        "Le service de langage n'a pas répondu à temps.",
+        Fault.TIMEOUT.text,
     ),
 }
 

@@ -26,7 +26,8 @@ const browser = await chromium.launch({
     '--disable-sync',
   ],
 });
-const result = { requests: [], responses: [], steps: [], consoleErrors: [], pageErrors: [] };
+const result = { requests: [], responses: [], steps: [], consoleErrors: [], pageErrors: [], recordingErrors: [] };
+const recording = [];
 try {
   const context = await browser.newContext({
     viewport: { width: 900, height: 900 },
@@ -38,23 +39,28 @@ try {
     if (msg.type() === 'error') result.consoleErrors.push(msg.text());
   });
   page.on('pageerror', (err) => result.pageErrors.push(String(err)));
-  page.on('request', async (request) => {
-    result.requests.push({
-      url: request.url(),
-      method: request.method(),
-      headers: await request.allHeaders(),
-      postData: request.postData() ?? '',
+  // Every request is recorded at once with the headers known then; the full set (cookies included) is read
+  // asynchronously, and a late one (a favicon) may still be reading when the browser closes: such a failure
+  // is noted, never fatal, and all reads are awaited before closing.
+  const record = (work) => recording.push(work().catch((err) => result.recordingErrors.push(String(err))));
+  page.on('request', (request) => {
+    const entry = { url: request.url(), method: request.method(), headers: request.headers(), postData: request.postData() ?? '' };
+    result.requests.push(entry);
+    record(async () => {
+      entry.headers = await request.allHeaders();
     });
   });
-  page.on('response', async (response) => {
-    let body = '';
-    try {
-      body = await response.text();
-    } catch {
-      body = '';
-    }
-    result.responses.push({ url: response.url(), status: response.status(), headers: await response.allHeaders(), body });
-  });
+  page.on('response', (response) =>
+    record(async () => {
+      let body = '';
+      try {
+        body = await response.text();
+      } catch {
+        body = '';
+      }
+      result.responses.push({ url: response.url(), status: response.status(), headers: await response.allHeaders(), body });
+    }),
+  );
 
   if (args.cookies) await context.addCookies(args.cookies);
   const started = Date.now();
@@ -72,6 +78,7 @@ try {
     await chat(page, context);
   }
 } finally {
+  await Promise.allSettled(recording);
   await browser.close();
 }
 writeFileSync(args.out, JSON.stringify(result, null, 1));

@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: help install lock run lint fmt test test-unit test-integration deps bench clean
+.PHONY: help install lock run lint fmt test test-unit test-integration deps deps-service bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,6 +56,12 @@ clean: ## remove the virtualenv and caches
 
 # Areas: the compose stack, deploy, clients (Postman, WordPress). Each may add a `deps-<area>` prerequisite to
 # `deps`, which .ci/run calls to install what the tests need on a fresh machine.
-deps: install ## install what the whole test suite needs (CI calls this)
+deps: install deps-service ## install what the whole test suite needs (CI calls this)
+
+deps-service: ## what the service's integration tests run for real: Redis (Debian's redis-server)
+	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { \
+		echo "apt-get install redis-server"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			redis-server redis-tools >/dev/null; }
 
 -include mk/*.mk

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import re
 import time
@@ -16,23 +15,28 @@ from sanic import Request, Sanic
 from sanic.config import Config
 from sanic.response import BaseHTTPResponse
 
-from chatbot import __version__
-from chatbot.auth import KeyChecker, require_api_key
+from chatbot import __version__, cors
+from chatbot.access import log_access
+from chatbot.auth import KeyChecker, authenticate
 from chatbot.config import Provider, Settings, load_settings
 from chatbot.errors import JsonErrorHandler
+from chatbot.exchange import ChatService
 from chatbot.faq import FaqStore
 from chatbot.llm import ChatClient, make_client
-from chatbot.logs import CloudShipper, access_record, configure_logging, request_id_var, start_cloud_logging
-from chatbot.openapi import SECURITY_SCHEME
-from chatbot.routes import chat, meta
+from chatbot.logs import CloudShipper, configure_logging, request_id_var, start_cloud_logging
+from chatbot.openapi import SECURITY_SCHEME, VISITOR_SCHEME
+from chatbot.replies import make_responder
+from chatbot.routes import chat, conversations, docs, meta, usage
+from chatbot.state import RedisLink
 from chatbot.supervise import WorkerSupervisor, start_supervisor, stop_supervisor
+from chatbot.tokens import TokenSigner
 
 APP_NAME = "chatbot"
 REQUEST_ID_HEADER = "X-Request-ID"
 # A client's own id is kept when it is this sane: short, printable, no spaces (it ends up in every log line).
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
-
-access_log = logging.getLogger("chatbot.access")
+# A client silent for this long in the middle of its headers or body is cut off (Nginx uses the same).
+CLIENT_TIMEOUT_S = 10
 # Replies are mostly French: send UTF-8 text, not \u escapes.
 _dumps = partial(ujson.dumps, ensure_ascii=False, escape_forward_slashes=False)
 
@@ -43,8 +47,14 @@ class AppContext:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.keys = KeyChecker(settings.api_keys)
+        self.tokens = TokenSigner(
+            settings.widget_secret, ttl=settings.widget_token_ttl, derive_from=settings.api_keys
+        )
+        self.cors = cors.CorsPolicy(settings)
+        self.link = RedisLink(settings.redis_url)
         self.llm: ChatClient | None = None
         self.faq: FaqStore | None = None
+        self.chat: ChatService | None = None
         self.cloud: CloudShipper | None = None
         self.supervisor: WorkerSupervisor | None = None
         self.ready = False
@@ -54,7 +64,9 @@ class AppContext:
         state["provider"] = self.settings.provider.value
         if self.settings.provider is Provider.OPENAI:
             state["model"] = self.settings.openai_model
-        state["faq_entries"] = 0 if self.faq is None else len(self.faq.current())
+        state["faq_entries"] = 0 if self.faq is None else len(self.faq.index)
+        # Informative only: without Redis the chatbot still answers (no history, limits per worker).
+        state["redis"] = self.link.status
         return state
 
 
@@ -66,6 +78,9 @@ def _configure(app: ChatbotApp, settings: Settings) -> None:
         {
             # Sanic answers 413 from the Content-Length (or while streaming) without buffering the rest.
             "REQUEST_MAX_SIZE": settings.max_body_bytes,
+            # Request line and headers; Nginx's buffers are derived from the same MAX_HEADER_BYTES.
+            "REQUEST_MAX_HEADER_SIZE": settings.max_header_bytes,
+            "REQUEST_TIMEOUT": CLIENT_TIMEOUT_S,
             "PROXIES_COUNT": settings.proxies_count,
             "ACCESS_LOG": False,
             "MOTD": False,
@@ -73,24 +88,18 @@ def _configure(app: ChatbotApp, settings: Settings) -> None:
             "KEEP_ALIVE_TIMEOUT": 75,
             # Never cut a reply short before the upstream call (and its retries) can end on its own.
             "RESPONSE_TIMEOUT": settings.openai_timeout * (settings.openai_max_retries + 1) + 30,
+            # A worker asked to stop finishes what it serves, streams included, for up to this long.
+            "GRACEFUL_SHUTDOWN_TIMEOUT": settings.shutdown_grace_seconds,
             "OAS_URL_PREFIX": "/api-docs",
-            "OAS_UI_DEFAULT": "swagger",
+            # sanic-ext's own UI pages load Swagger from a CDN: routes/docs.py serves a packaged copy instead.
+            "OAS_UI_DEFAULT": None,
             "OAS_UI_REDOC": False,
-            "OAS_UI_SWAGGER_HTML_TITLE": "Chatbot MVP API",
+            "OAS_UI_SWAGGER": False,
             "OAS_IGNORE_HEAD": True,
             "OAS_IGNORE_OPTIONS": True,
             "HEALTH": False,
-            "CORS": bool(settings.cors_origin_list),
-            "CORS_ORIGINS": ",".join(settings.cors_origin_list),
-            "CORS_METHODS": "GET,POST,OPTIONS",
-            "CORS_ALLOW_HEADERS": "content-type,x-api-key,x-request-id",
-            "CORS_EXPOSE_HEADERS": "x-request-id,retry-after",
-            "CORS_MAX_AGE": 600,
-            # `*` only when the list says so; otherwise each listed origin is echoed back on its own.
-            "CORS_SEND_WILDCARD": "*" in settings.cors_origin_list,
-            "CORS_SUPPORTS_CREDENTIALS": False,
-            # Only a request with an Origin header (a browser's cross-origin call) gets Allow-Origin back.
-            "CORS_ALWAYS_SEND": False,
+            # chatbot/cors.py decides per route (CORS_ORIGINS everywhere, WIDGET_ORIGINS on the widget's).
+            "CORS": False,
         }
     )
 
@@ -101,11 +110,18 @@ def _document(app: ChatbotApp) -> None:
         version=__version__,
         description=(
             "A self-hosted chatbot. `POST /chat` with a JSON `message` and the `x-api-key` header returns "
-            'the model\'s `reply`. Every error is JSON `{"error": "..."}`; every response carries '
-            "`X-Request-ID`."
+            "the model's `reply` (or streams it). Web pages use a publishable key instead: `POST "
+            "/widget/session` gives a short-lived visitor token for `Authorization: Bearer`. Every error is "
+            'JSON `{"error": "..."}`; every response carries `X-Request-ID`.'
         ),
     )
     app.ext.openapi.add_security_scheme(SECURITY_SCHEME, "apiKey", location="header", name="x-api-key")
+    app.ext.openapi.add_security_scheme(
+        VISITOR_SCHEME,
+        "http",
+        scheme="bearer",
+        description="A visitor token from POST /widget/session, used from the site it was issued to",
+    )
 
 
 def create_app(settings: Settings | None = None) -> ChatbotApp:
@@ -121,10 +137,11 @@ def create_app(settings: Settings | None = None) -> ChatbotApp:
     )
     _configure(app, settings)
     _document(app)
-    app.blueprint(meta.bp)
-    app.blueprint(chat.bp)
+    for blueprint in (meta.bp, docs.bp, chat.bp, conversations.bp, usage.bp):
+        app.blueprint(blueprint)
+    cors.install(app, settings)
     app.on_request(_start_request, priority=100)
-    app.on_request(require_api_key, priority=90)
+    app.on_request(authenticate, priority=90)
     app.on_response(_finish_request, priority=100)  # type: ignore[no-untyped-call]
     app.before_server_start(_start_clients)
     app.after_server_start(_mark_ready)
@@ -136,7 +153,7 @@ def create_app(settings: Settings | None = None) -> ChatbotApp:
 
 
 async def _start_request(request: Request) -> None:
-    given = request.headers.get(REQUEST_ID_HEADER)
+    given = request.headers.get(REQUEST_ID_HEADER, "").strip()
     request_id = given if given and _SANE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
     request.ctx.request_id = request_id
     request.ctx.started = time.perf_counter()
@@ -144,45 +161,30 @@ async def _start_request(request: Request) -> None:
 
 
 async def _finish_request(request: Request, response: BaseHTTPResponse) -> None:
-    request_id = getattr(request.ctx, "request_id", None)
-    if request_id is None:  # the request failed before the request middleware ran (e.g. 404)
+    if getattr(request.ctx, "request_id", None) is None:  # failed before the request middleware (e.g. 404)
         await _start_request(request)
-        request_id = request.ctx.request_id
-    response.headers[REQUEST_ID_HEADER] = request_id
-    level = logging.ERROR if response.status >= 500 else logging.INFO
-    if not access_log.isEnabledFor(level):
-        return
-    latency = time.perf_counter() - request.ctx.started
-    extra: dict[str, Any] = {
-        "httpRequest": access_record(
-            method=request.method,
-            url=request.path if not request.query_string else f"{request.path}?{request.query_string}",
-            status=response.status,
-            latency_s=latency,
-            user_agent=request.headers.get("user-agent", ""),
-            remote_ip=request.remote_addr or request.ip,
-            size=len(response.body or b""),
-        ),
-        "request_id": request_id,
-    }
-    usage = getattr(request.ctx, "usage", None)
-    if usage:
-        extra["usage"] = usage
-    access_log.log(level, "%s %s %d", request.method, request.path, response.status, extra=extra)
+    response.headers[REQUEST_ID_HEADER] = request.ctx.request_id
+    for name, value in (getattr(request.ctx, "rate_headers", None) or {}).items():
+        response.headers.setdefault(name, value)
+    if getattr(request.ctx, "stream", False) and response.status == 200:
+        return  # a stream logs its access line when it ends (chatbot/events.py)
+    log_access(request, response.status, len(response.body or b""))
 
 
 async def _start_clients(app: ChatbotApp) -> None:
-    settings = app.ctx.settings
+    ctx, settings = app.ctx, app.ctx.settings
     # Building the Google client reads credentials from disk; keep that off the event loop.
-    app.ctx.cloud = await asyncio.to_thread(start_cloud_logging, settings)
+    ctx.cloud = await asyncio.to_thread(start_cloud_logging, settings)
     if settings.faq_file is not None:
         # Checked by a background task, never on the request path (check_interval=inf).
-        app.ctx.faq = await asyncio.to_thread(FaqStore, settings.faq_file, check_interval=math.inf)
-        app.add_task(_watch_faq(app.ctx.faq, settings.faq_reload_seconds), name="faq-watch")
+        ctx.faq = await asyncio.to_thread(FaqStore, settings.faq_file, check_interval=math.inf)
+        app.add_task(_watch_faq(ctx.faq, settings.faq_reload_seconds), name="faq-watch")
+    await ctx.link.start()
     if settings.provider is Provider.OPENAI:
-        client = make_client(settings)
-        await client.start()
-        app.ctx.llm = client
+        ctx.llm = make_client(settings)
+        await ctx.llm.start()
+    ctx.chat = ChatService(settings, make_responder(settings, ctx.llm), ctx.faq, ctx.link)
+    ctx.chat.start()
 
 
 async def _watch_faq(store: FaqStore, interval: float) -> None:
@@ -203,5 +205,6 @@ async def _mark_not_ready(app: ChatbotApp) -> None:
 async def _stop_clients(app: ChatbotApp) -> None:
     if app.ctx.llm is not None:
         await app.ctx.llm.close()
+    await app.ctx.link.close()
     if app.ctx.cloud is not None:
         await asyncio.to_thread(app.ctx.cloud.close)

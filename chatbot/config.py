@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, NamedTuple, Self
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,6 +16,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 PLACEHOLDER_MARK = "!!!"
+#: Sanic cannot read a request head (request line and headers) larger than this; Nginx gets the same number.
+MAX_HEADER_CEILING = 16_384
+_RATE = re.compile(r"\s*(\d+)\s*/\s*(second|minute|hour|day)\s*")
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 
 class CloudLogging(StrEnum):
@@ -38,6 +43,37 @@ class Provider(StrEnum):
 def _default_workers() -> int:
     # sched_getaffinity honours CPU pinning in containers, where cpu_count() reports the host's cores.
     return max(1, len(os.sched_getaffinity(0)))
+
+
+class Rate(NamedTuple):
+    """A rate limit in the `N/second|minute|hour|day` notation; `off` is None in settings."""
+
+    amount: int
+    period: str
+
+    @property
+    def seconds(self) -> int:
+        return _PERIODS[self.period]
+
+    def __str__(self) -> str:
+        return f"{self.amount}/{self.period}"
+
+
+def parse_rate(value: object) -> Rate | None:
+    """`600/minute` -> Rate(600, "minute"); `off` -> None; anything else -> ValueError."""
+    if value is None or isinstance(value, Rate):
+        return value
+    text = str(value).strip().lower()
+    if text == "off":
+        return None
+    match = _RATE.fullmatch(text)
+    if not match or int(match[1]) < 1:
+        raise ValueError("must be N/second, N/minute, N/hour or N/day with N >= 1, or off")
+    return Rate(int(match[1]), match[2])
+
+
+def _comma_list(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
 class ConfigError(Exception):
@@ -74,14 +110,37 @@ class Settings(BaseSettings):
 
     max_message_chars: Annotated[int, Field(ge=1, le=1_000_000)] = 4000
     max_body_bytes: Annotated[int, Field(ge=1024, le=100 * 1024 * 1024)] = 64 * 1024
+    max_header_bytes: Annotated[int, Field(ge=1024, le=MAX_HEADER_CEILING)] = MAX_HEADER_CEILING
     proxies_count: Annotated[int, Field(ge=0, le=10)] = 0
     cors_origins: str = ""
+
+    redis_url: str = Field(default="", repr=False)
+    conversation_max_turns: Annotated[int, Field(ge=0, le=100)] = 10
+    conversation_max_chars: Annotated[int, Field(ge=500, le=1_000_000)] = 12_000
+    conversation_ttl: Annotated[int, Field(ge=60, le=30 * 86400)] = 1800
+    rate_limit_per_key: Rate | None = Rate(600, "minute")
+    rate_limit_per_ip: Rate | None = Rate(30, "minute")
+    rate_limit_per_visitor: Rate | None = Rate(20, "minute")
+    rate_limit_widget_session: Rate | None = Rate(10, "minute")
+    daily_token_budget: Annotated[int, Field(ge=0)] = 0
+    cache_ttl: Annotated[int, Field(ge=0, le=30 * 86400)] = 3600
+
+    widget_key: str = ""
+    widget_origins: str = ""
+    widget_secret: str = Field(default="", repr=False)
+    widget_token_ttl: Annotated[int, Field(ge=60, le=86400)] = 3600
 
     faq_file: Path | None = None
     faq_top_k: Annotated[int, Field(ge=1, le=20)] = 3
     faq_min_score: Annotated[float, Field(ge=0, le=1)] = 0.25
     faq_fallback: str = ""
     faq_reload_seconds: Annotated[float, Field(gt=0, le=3600)] = 2
+    faq_required: bool = False
+    faq_gaps: bool = False
+    faq_gaps_days: Annotated[int, Field(ge=1, le=365)] = 30
+
+    metrics: bool = True
+    shutdown_grace_seconds: Annotated[float, Field(ge=0, le=3600)] = 60
 
     log_level: str = "INFO"
     log_chat_content: bool = False
@@ -109,12 +168,52 @@ class Settings(BaseSettings):
             )
         return value.strip()
 
+    @field_validator(
+        "rate_limit_per_key",
+        "rate_limit_per_ip",
+        "rate_limit_per_visitor",
+        "rate_limit_widget_session",
+        mode="before",
+    )
+    @classmethod
+    def _rate(cls, value: object) -> Rate | None:
+        return parse_rate(value)
+
+    @field_validator("widget_key")
+    @classmethod
+    def _publishable(cls, value: str) -> str:
+        keys = _comma_list(value)
+        if any(PLACEHOLDER_MARK in k for k in keys):
+            raise ValueError(
+                "still holds the placeholder from .env.example; set a real key or leave it empty"
+            )
+        if any(not k.startswith("pk_") or len(k) < 16 for k in keys):
+            raise ValueError("publishable keys start with pk_ and are at least 16 characters long")
+        return value
+
+    @field_validator("widget_origins", "cors_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        for origin in _comma_list(value):
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin.rstrip("/")):
+                raise ValueError(
+                    f"{origin!r} is not an origin like https://shop.example (scheme and host only)"
+                )
+        return value
+
     @field_validator("openai_base_url", "cloud_logging_endpoint")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
 
     @field_validator("log_level")
     @classmethod
@@ -128,12 +227,25 @@ class Settings(BaseSettings):
     def _provider_has_key(self) -> Self:
         if self.llm_provider is Provider.OPENAI and not self.openai_api_key:
             raise ValueError("OPENAI_API_KEY: required when LLM_PROVIDER=openai")
+        if self.widget_key and not self.widget_origins:
+            raise ValueError("WIDGET_ORIGINS: required when WIDGET_KEY is set (the sites allowed to use it)")
+        if self.widget_key and "*" in self.widget_origin_list:
+            raise ValueError("WIDGET_ORIGINS: list the sites' exact origins; * is not allowed")
         return self
 
     @property
     def api_keys(self) -> tuple[str, ...]:
         """Every accepted client key (comma-separated list: rotation keeps old and new valid)."""
-        return tuple(k.strip() for k in self.api_key.split(",") if k.strip())
+        return _comma_list(self.api_key)
+
+    @property
+    def widget_keys(self) -> tuple[str, ...]:
+        """Every accepted publishable key (pk_...), a comma-separated list like API_KEY."""
+        return _comma_list(self.widget_key)
+
+    @property
+    def widget_origin_list(self) -> tuple[str, ...]:
+        return tuple(o.rstrip("/") for o in _comma_list(self.widget_origins))
 
     @property
     def provider(self) -> Provider:
@@ -144,7 +256,11 @@ class Settings(BaseSettings):
 
     @property
     def cors_origin_list(self) -> tuple[str, ...]:
-        return tuple(o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip())
+        return tuple(o.rstrip("/") for o in _comma_list(self.cors_origins))
+
+
+#: Settings whose values are never printed, even malformed (REDIS_URL may hold a password).
+_SECRET_SETTINGS = frozenset({"API_KEY", "OPENAI_API_KEY", "WIDGET_KEY", "WIDGET_SECRET", "REDIS_URL"})
 
 
 def _describe(error: ValidationError) -> str:
@@ -160,7 +276,7 @@ def _describe(error: ValidationError) -> str:
 
 def _shown(name: str, value: object) -> str:
     # A malformed secret must not end up in a terminal or a log: name it, never print it.
-    if "KEY" in name:
+    if name in _SECRET_SETTINGS:
         return "a hidden value"
     return repr(value)
 

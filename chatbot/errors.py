@@ -6,22 +6,18 @@ import logging
 from typing import Any
 
 from sanic import Request
-from sanic.exceptions import RequestCancelled, SanicException
+from sanic.exceptions import MethodNotAllowed, PayloadTooLarge, RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse, json
 
-log = logging.getLogger("chatbot.errors")
+from chatbot import texts
+from chatbot.llm import UpstreamError
 
-#: The text shown for each status when the error carries no message of ours.
-MESSAGES: dict[int, str] = {
-    400: "Requête invalide.",
-    404: "Ressource introuvable.",
-    405: "Méthode non autorisée pour cette ressource.",
-    408: "Délai de réception de la requête dépassé.",
-    413: "Requête trop volumineuse.",
-    500: "Erreur interne du serveur.",
-    503: "Service momentanément indisponible, réessayez plus tard.",
-}
+log = logging.getLogger("chatbot.errors")
+upstream_log = logging.getLogger("chatbot.upstream")
+
+#: Kept under its old name: the text shown for each status when the error carries no message of ours.
+MESSAGES = texts.STATUS_TEXTS
 
 
 class ApiError(SanicException):
@@ -36,17 +32,53 @@ def error_response(status: int, message: str, headers: dict[str, Any] | None = N
     return json({"error": message}, status=status, headers=headers)
 
 
+def upstream_fault(request: Request, error: UpstreamError) -> HTTPResponse:
+    """An upstream failure as the client sees it (502/503/504), logged once with its cause."""
+    fault = error.fault
+    level = logging.WARNING if fault.status in (503, 504) else logging.ERROR
+    upstream_log.log(
+        level,
+        "upstream call failed: %s",
+        fault.name,
+        extra={"cause": error.cause, "upstream_fault": fault.name.lower()},
+    )
+    request.ctx.upstream_fault = fault.name.lower()
+    headers = {"Retry-After": str(error.retry_after or 1)} if fault.status == 503 else None
+    return error_response(fault.status, fault.text, headers)
+
+
 class JsonErrorHandler(ErrorHandler):
     """Sanic's error handler, answering JSON for every exception, its own included (404, 405, 413...)."""
 
     def default(self, request: Request, exception: BaseException) -> HTTPResponse:
-        status = getattr(exception, "status_code", 500) if isinstance(exception, SanicException) else 500
-        message = getattr(exception, "public_message", None) or MESSAGES.get(status) or MESSAGES[500]
+        if isinstance(exception, UpstreamError):
+            return upstream_fault(request, exception)
         if isinstance(exception, RequestCancelled):
             # The client went away mid-request: nothing failed on our side, and nobody reads this answer.
             log.info("client closed the connection during %s %s", request.method, request.path)
-            return error_response(499, "Requête annulée par le client.")
+            return error_response(499, texts.CANCELLED)
+        status = getattr(exception, "status_code", 500) if isinstance(exception, SanicException) else 500
+        if isinstance(exception, PayloadTooLarge) and "header" in str(exception).lower():
+            status = 431  # Sanic says 413 for an oversized head; 431 is what it is (RFC 6585)
+        message = getattr(exception, "public_message", None) or MESSAGES.get(status) or MESSAGES[500]
         if status >= 500 and not isinstance(exception, ApiError):
             log.error("unhandled error while serving %s %s", request.method, request.path, exc_info=exception)
         headers = dict(getattr(exception, "headers", None) or {})
+        if isinstance(exception, MethodNotAllowed) and "Allow" not in headers:
+            headers["Allow"] = allowed_methods(request)
         return error_response(status, message, headers)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> str:
+    """What a 405 must list (RFC 9110): Sanic's router leaves it out for paths with parameters."""
+    allowed = []
+    for method in _METHODS:
+        try:
+            request.app.router.get(request.path, method, request.headers.get("host"))
+        except SanicException:
+            continue
+        allowed.append(method)
+    return ", ".join(allowed)

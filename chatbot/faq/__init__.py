@@ -2,10 +2,8 @@
 
 from chatbot.faq.answer import (
     DEFAULT_FALLBACKS,
-    ChatMessage,
     OfflineAnswer,
     fallback_text,
-    grounded_messages,
     offline_answer,
     sources,
 )
@@ -18,7 +16,6 @@ __all__ = [
     "DEFAULT_FALLBACKS",
     "DEFAULT_MIN_SCORE",
     "DEFAULT_TOP_K",
-    "ChatMessage",
     "FaqEntry",
     "FaqError",
     "FaqIndex",
@@ -28,7 +25,6 @@ __all__ = [
     "OfflineAnswer",
     "detect_language",
     "fallback_text",
-    "grounded_messages",
     "load_faq",
     "offline_answer",
     "parse_faq",

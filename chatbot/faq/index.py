@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sqlite3
@@ -76,6 +77,10 @@ class FaqIndex:
 
     def __init__(self, entries: Sequence[FaqEntry]) -> None:
         self.entries: tuple[FaqEntry, ...] = tuple(entries)
+        #: Changes with any edit of a question or an answer (the reply cache keys on it).
+        self.digest = hashlib.sha256(
+            json.dumps([(e.question, e.answer) for e in self.entries], ensure_ascii=False).encode()
+        ).hexdigest()[:16]
         self._corrections: dict[str, str | None] = {}
         self._results: dict[tuple[str, int, float], tuple[Hit, ...]] = {}
         languages = [detect_language(f"{entry.question}\n{entry.answer}") for entry in self.entries]

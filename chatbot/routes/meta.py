@@ -8,12 +8,13 @@ from sanic_ext import openapi
 from sanic_ext.extensions.openapi.definitions import Response
 
 from chatbot.openapi import HEALTH, READY
+from chatbot.texts import BANNER
 
 bp = Blueprint("meta")
 
-BANNER = "Chatbot MVP est en cours d'exécution."
 
-
+# HEAD answers like GET (headers, no body): uptime checks that use HEAD must see the service up.
+@bp.head("/", ctx_public=True, name="banner_head")
 @bp.get("/", ctx_public=True)
 @openapi.definition(
     summary="Banner: the service runs",
@@ -24,6 +25,7 @@ async def banner(_: Request) -> HTTPResponse:
     return text(BANNER)
 
 
+@bp.head("/healthz", ctx_public=True, name="healthz_head")
 @bp.get("/healthz", ctx_public=True)
 @openapi.definition(
     summary="Liveness: the process answers (no upstream call)",
@@ -34,9 +36,10 @@ async def healthz(_: Request) -> HTTPResponse:
     return json({"status": "ok"})
 
 
+@bp.head("/readyz", ctx_public=True, name="readyz_head")
 @bp.get("/readyz", ctx_public=True)
 @openapi.definition(
-    summary="Readiness: clients started, knowledge loaded",
+    summary="Readiness: clients started, knowledge loaded (Redis down does not make it unready)",
     tag="Service",
     response=[
         Response({"application/json": READY}, status=200),

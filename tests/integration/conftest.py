@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.processes import Process, fake_openai, service
+from tests.processes import Process, RedisServer, fake_openai, redis_server, service
 
 API_KEY = "test-key-0123456789abcdef"
 OLD_KEY = "old-key-rotated-out-soon-42"
@@ -34,6 +34,13 @@ def service_env(upstream: str, **overrides: str) -> dict[str, str]:
     }
     env.update(overrides)
     return env
+
+
+@pytest.fixture(scope="session")
+def redis() -> Iterator[RedisServer]:
+    """A real Redis for the session; tests that need a clean one flush it."""
+    with redis_server() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

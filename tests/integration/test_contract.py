@@ -35,6 +35,7 @@ def test_readyz_names_the_provider_and_model(base_url: str) -> None:
         "provider": "openai",
         "model": "gpt-test-mini",
         "faq_entries": 0,
+        "redis": "off",
     }
 
 

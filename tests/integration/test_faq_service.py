@@ -55,6 +55,7 @@ def test_readyz_counts_the_entries(offline: tuple[str, Process]) -> None:
         "status": "ready",
         "provider": "faq",
         "faq_entries": 12,
+        "redis": "off",
     }
 
 

@@ -25,12 +25,15 @@ def test_document_describes_the_key_and_every_chat_status(base_url: str) -> None
         "in": "header",
         "name": "x-api-key",
     }
+    assert doc["components"]["securitySchemes"]["VisitorToken"]["scheme"] == "bearer"
     chat = doc["paths"]["/chat"]["post"]
-    assert chat["security"] == [{"ApiKeyAuth": []}]
+    # Either credential: the secret key, or a widget visitor's token.
+    assert sorted(chat["security"], key=str) == [{"ApiKeyAuth": []}, {"VisitorToken": []}]
     body = chat["requestBody"]["content"]["application/json"]
     assert body["schema"]["required"] == ["message"]
     assert body["schema"]["example"] == {"message": "Bonjour, comment ça va?"}
-    assert set(chat["responses"]) == {"200", "400", "401", "413", "500", "502", "503", "504"}
+    assert set(chat["responses"]) == {"200", "400", "401", "403", "413", "429", "500", "502", "503", "504"}
+    assert set(chat["responses"]["200"]["content"]) == {"application/json", "text/event-stream"}
     for status, response in chat["responses"].items():
         schema = response["content"]["application/json"]["schema"]
         assert schema["required"] == (["reply"] if status == "200" else ["error"])

@@ -5,7 +5,8 @@ from typing import Any
 import pytest
 
 from chatbot.config import Settings
-from chatbot.llm import Fault, HttpChatClient, UpstreamError, completion_params, parse_completion
+from chatbot.llm import Fault, UpstreamError, completion_params, parse_completion
+from chatbot.llm.base import clean_text, retry_wait
 
 
 def settings(**values: Any) -> Settings:
@@ -53,7 +54,7 @@ def test_fault_statuses() -> None:
 
 
 def test_retry_policy() -> None:
-    wait = HttpChatClient._retry_wait
+    wait = retry_wait
     retryable = UpstreamError(Fault.UNAVAILABLE, "x", retryable=True)
     assert wait(UpstreamError(Fault.BAD_RESPONSE, "x"), 0, 2) is None
     assert 0.3 <= (wait(retryable, 0, 2) or 0) <= 0.5
@@ -62,3 +63,10 @@ def test_retry_policy() -> None:
     assert wait(UpstreamError(Fault.RATE_LIMITED, "x", retry_after=2, retryable=True), 0, 2) == 2
     # Longer than a visitor should wait: answer 503 now, with the upstream's Retry-After.
     assert wait(UpstreamError(Fault.RATE_LIMITED, "x", retry_after=30, retryable=True), 0, 2) is None
+
+
+def test_a_reply_holding_lone_surrogates_is_made_valid_text() -> None:
+    payload = {"choices": [{"message": {"content": "ok \ud800 fin"}}]}
+    text = parse_completion(payload).text
+    assert text.encode("utf-8") == "ok \ufffd fin".encode()
+    assert clean_text("déjà vu") == "déjà vu"

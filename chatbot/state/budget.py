@@ -1,0 +1,60 @@
+"""Daily token budgets: the tokens a key (or a widget's publishable key) spent today (UTC), from the usage
+the upstream reports. In Redis (`budget:{owner}:YYYYMMDD`, kept two days), in memory while it is down."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import redis.asyncio as aioredis
+
+from chatbot.state.redis import RedisLink
+
+_KEPT_S = 2 * 86400
+
+
+def today() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%d")
+
+
+def seconds_to_midnight() -> int:
+    now = dt.datetime.now(dt.UTC)
+    midnight = (now + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(1, int((midnight - now).total_seconds()))
+
+
+class TokenBudget:
+    """DAILY_TOKEN_BUDGET per owner; 0 turns the check off (usage is still counted, for GET /usage)."""
+
+    def __init__(self, link: RedisLink, daily: int) -> None:
+        self._link = link
+        self.daily = daily
+        self._memory: dict[tuple[str, str], int] = {}
+
+    def _key(self, owner: str, day: str) -> str:
+        return f"budget:{{{owner}}}:{day}"
+
+    async def spent(self, owner: str) -> int:
+        day = today()
+        local = self._memory.get((owner, day), 0)
+        stored = await self._link.run(lambda r: r.get(self._key(owner, day)), None)
+        return local + (int(stored) if stored is not None else 0)
+
+    def exhausted(self, spent: int) -> bool:
+        return self.daily > 0 and spent >= self.daily
+
+    async def add(self, owner: str, tokens: int) -> None:
+        if tokens <= 0:
+            return
+        day, key = today(), self._key(owner, today())
+
+        async def count(client: aioredis.Redis) -> bool:
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.incrby(key, tokens)
+                pipe.expire(key, _KEPT_S)
+                await pipe.execute()
+            return True
+
+        if not await self._link.run(count, False):
+            # Counted here until Redis is back; yesterday's entries are dropped as days pass.
+            self._memory = {k: v for k, v in self._memory.items() if k[1] == day}
+            self._memory[(owner, day)] = self._memory.get((owner, day), 0) + tokens

@@ -1,4 +1,4 @@
-"""What the FAQ alone answers from the hits: the best entry's answer, or the fallback in the visitor's language."""
+"""What the FAQ alone answers: the best entry's answer, or the fallback in the visitor's language."""
 
 from __future__ import annotations
 

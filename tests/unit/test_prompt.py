@@ -1,4 +1,4 @@
-"""What the model is sent: the owner's prompt and the grounding rules first, earlier turns, the new message."""
+"""What the model is sent: the owner's prompt and grounding rules, the earlier turns, the new message."""
 
 from __future__ import annotations
 

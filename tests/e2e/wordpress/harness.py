@@ -157,6 +157,12 @@ class WordPress:
         headers = {**(headers or {}), **({"X-WP-Nonce": nonce} if nonce is not None else {})}
         return client.post(self.rest_url, json={"message": message}, headers=headers)
 
+    def database_errors(self) -> list[str]:
+        """The database errors WordPress has logged so far (wpdb logs every failed query to debug.log)."""
+        log = self.workdir / "debug.log"
+        lines = log.read_text().splitlines() if log.exists() else []
+        return [line for line in lines if "WordPress database error" in line]
+
     def ask_together(self, questions: list[str], nonce: str, headers: dict[str, str]) -> list[httpx.Response]:
         """Sends every question at once, each on its own connection, and returns the answers in order.
 

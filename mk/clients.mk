@@ -60,7 +60,7 @@ lint-clients: ## php -l and node --check over the plugin, msgfmt --check over it
 	@echo "clients lint ok"
 
 test-clients: install deps-clients ## the clients' tests: plugin files, newman, CORS through Nginx, WordPress in Chromium
-	$(PY) -m pytest -q tests/clients tests/e2e/test_postman.py tests/e2e/test_cors.py tests/e2e/test_wordpress.py
+	$(PY) -m pytest -q tests/clients tests/e2e/test_postman.py tests/e2e/test_cors.py tests/e2e/test_wordpress*.py
 
 # `make up` writes the key to .env and the self-signed certificate to certs/: use them unless told otherwise.
 POSTMAN_API_KEY = $(or $(API_KEY),$(shell sed -n 's/^API_KEY=//p' .env 2>/dev/null | tail -n 1))

@@ -332,3 +332,8 @@ def fake_openai(stack: Stack) -> Iterator[httpx.Client]:
         client.post("/_fake/reset").raise_for_status()
         yield client
         client.post("/_fake/reset").raise_for_status()
+
+
+# The WordPress site (one per session) for every tests/e2e/test_wordpress*.py file: fixtures defined in a test
+# module's imports would be set up once per module.
+from tests.e2e.wordpress.harness import chatbot, visitor, wordpress  # noqa: E402, F401

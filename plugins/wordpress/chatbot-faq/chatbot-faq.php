@@ -40,6 +40,7 @@ function chatbot_faq_load_textdomain() {
 add_action( 'init', 'chatbot_faq_load_textdomain' );
 
 Chatbot_FAQ_REST::register_hooks();
+Chatbot_FAQ_Rate_Limiter::register_hooks();
 Chatbot_FAQ_Shortcode::register_hooks();
 
 if ( is_admin() ) {

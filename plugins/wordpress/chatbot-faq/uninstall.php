@@ -10,20 +10,24 @@ if ( ! defined( 'WP_UNINSTALL_PLUGIN' ) ) {
 }
 
 /**
- * Deletes the option and the rate-limit transients of the current site.
+ * Deletes the option and the rate-limit windows of the current site.
  */
 function chatbot_faq_uninstall_site() {
 	global $wpdb;
 
 	delete_option( 'chatbot_faq_settings' );
 
-	// Rate-limit buckets are transients named chatbot_faq_rl_<hash>; they expire within a minute anyway.
-	$like = $wpdb->esc_like( '_transient_chatbot_faq_rl_' ) . '%';
+	// Rate-limit windows are rows named chatbot_faq_rl_<hash> (Chatbot_FAQ_Rate_Limiter); 1.0.0 kept them in
+	// transients, _transient_chatbot_faq_rl_<hash> and _transient_timeout_chatbot_faq_rl_<hash>.
 	// phpcs:ignore WordPress.DB.DirectDatabaseQuery.DirectQuery, WordPress.DB.DirectDatabaseQuery.NoCaching -- one-off cleanup.
-	$names = $wpdb->get_col( $wpdb->prepare( "SELECT option_name FROM {$wpdb->options} WHERE option_name LIKE %s", $like ) );
-	foreach ( $names as $name ) {
-		delete_transient( substr( $name, strlen( '_transient_' ) ) );
-	}
+	$wpdb->query(
+		$wpdb->prepare(
+			"DELETE FROM {$wpdb->options} WHERE option_name LIKE %s OR option_name LIKE %s OR option_name LIKE %s",
+			$wpdb->esc_like( 'chatbot_faq_rl_' ) . '%',
+			$wpdb->esc_like( '_transient_chatbot_faq_rl_' ) . '%',
+			$wpdb->esc_like( '_transient_timeout_chatbot_faq_rl_' ) . '%'
+		)
+	);
 }
 
 if ( is_multisite() ) {

@@ -12,6 +12,12 @@
 // writes its own file there instead of touching config-127.0.0.1.php.
 $_SERVER['WORDPRESS_CONFIG'] = (string) getenv( 'CHATBOT_FAQ_TEST_CONFIG' );
 
+// A visitor's address, which a test gives in X-Test-Remote-Addr (IPv6 ones included: this server listens on
+// 127.0.0.1 only), as the web server would set it.
+if ( isset( $_SERVER['HTTP_X_TEST_REMOTE_ADDR'] ) ) {
+	$_SERVER['REMOTE_ADDR'] = $_SERVER['HTTP_X_TEST_REMOTE_ADDR'];
+}
+
 $chatbot_faq_path = (string) parse_url( $_SERVER['REQUEST_URI'], PHP_URL_PATH );
 
 if ( 0 === strpos( $chatbot_faq_path, '/wp-content/' ) ) {

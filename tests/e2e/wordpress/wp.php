@@ -14,7 +14,10 @@
  *   settings {...}                                replaces the plugin's option (the settings page's values)
  *   get-settings                                  the stored option
  *   locale {"locale": "fr_FR"}                    the site language ("" for English)
- *   reset-rate-limit                              forgets every visitor's rate-limit window
+ *   reset-rate-limit                              forgets every visitor's rate-limit window (1.0.0's transients too)
+ *   rate-limit-rows                               the rate-limit rows of the options table (name, value, autoload)
+ *   end-rate-limit-windows                        ends every rate-limit window now, as if its minute were over
+ *   daily-cleanup                                 runs WordPress's daily clean-up of expired transients (cron)
  *   add-user {"login":..., "password":..., "role":...}
  *   uninstall                                     deactivates and uninstalls the plugin (runs uninstall.php),
  *                                                 then reports what is left of its data
@@ -133,11 +136,24 @@ switch ( $chatbot_faq_command ) {
 
 	case 'reset-rate-limit':
 		global $wpdb;
-		$chatbot_faq_names = $wpdb->get_col( "SELECT option_name FROM {$wpdb->options} WHERE option_name LIKE '\\_transient\\_chatbot\\_faq\\_rl\\_%'" );
-		foreach ( $chatbot_faq_names as $chatbot_faq_name ) {
-			delete_transient( substr( $chatbot_faq_name, strlen( '_transient_' ) ) );
-		}
-		chatbot_faq_test_out( array( 'deleted' => count( $chatbot_faq_names ) ) );
+		$chatbot_faq_deleted = $wpdb->query( "DELETE FROM {$wpdb->options} WHERE option_name LIKE '%chatbot\\_faq\\_rl\\_%'" );
+		chatbot_faq_test_out( array( 'deleted' => $chatbot_faq_deleted ) );
+		break;
+
+	case 'rate-limit-rows':
+		global $wpdb;
+		chatbot_faq_test_out( $wpdb->get_results( "SELECT option_name AS name, option_value AS value, autoload FROM {$wpdb->options} WHERE option_name LIKE '%chatbot\\_faq\\_rl\\_%'", ARRAY_A ) );
+		break;
+
+	case 'end-rate-limit-windows':
+		global $wpdb;
+		$chatbot_faq_ended = $wpdb->query( "UPDATE {$wpdb->options} SET option_value = CONCAT(UNIX_TIMESTAMP(), ':', SUBSTRING_INDEX(option_value, ':', -1)) WHERE option_name LIKE 'chatbot\\_faq\\_rl\\_%'" );
+		chatbot_faq_test_out( array( 'ended' => $chatbot_faq_ended ) );
+		break;
+
+	case 'daily-cleanup':
+		do_action( 'delete_expired_transients' );
+		chatbot_faq_test_out( array( 'done' => true ) );
 		break;
 
 	case 'add-user':

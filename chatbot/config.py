@@ -141,6 +141,7 @@ class Settings(BaseSettings):
 
     metrics: bool = True
     shutdown_grace_seconds: Annotated[float, Field(ge=0, le=3600)] = 60
+    stream_ping_seconds: Annotated[float, Field(gt=0, le=300)] = 15
 
     log_level: str = "INFO"
     log_chat_content: bool = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sanic_ext import openapi
+from sanic_ext.extensions.openapi.builders import OperationStore
 from sanic_ext.extensions.openapi.definitions import Response
 
 from chatbot import texts
@@ -171,3 +172,12 @@ def error_responses(*statuses: int) -> list[Response]:
         )
         for s in statuses
     ]
+
+
+def amend_response(handler: Any, status: int, *, no_content: bool = False, **fields: Any) -> None:
+    """Say what sanic-ext's decorators cannot: a response without a body (they write `*/*`), or response
+    `links` (they drop unknown fields). Call it after the route's decorators."""
+    response = OperationStore()[handler].responses[status]
+    if no_content:
+        response.fields.pop("content", None)
+    response.fields.update(fields)

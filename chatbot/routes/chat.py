@@ -22,6 +22,7 @@ from chatbot.openapi import (
     CHAT_REQUEST,
     CONVERSATION_LINKS,
     KEY_ONLY,
+    amend_response,
     error_responses,
     visitors_too,
 )
@@ -86,7 +87,6 @@ def render(reply: Reply, exchange: Exchange) -> dict[str, Any]:
             {"application/json": CHAT_REPLY, "text/event-stream": CHAT_EVENTS},
             status=200,
             description="The chatbot's reply (JSON), or its stream of events when `stream` is true",
-            links=CONVERSATION_LINKS,
         ),
         *error_responses(400, 401, 403, 413, 429, 500, 502, 503, 504),
     ],
@@ -107,7 +107,9 @@ async def chat(request: Request) -> HTTPResponse | None:
         if request.ctx.cache:
             headers["X-Cache"] = request.ctx.cache
         pieces = service.stream(exchange, request_id=request.ctx.request_id)
-        await EventStream(request, pieces).run(headers, lambda reply: finish(request, reply, exchange))
+        ping = request.app.ctx.settings.stream_ping_seconds
+        stream = EventStream(request, pieces, ping_s=ping)
+        await stream.run(headers, lambda reply: finish(request, reply, exchange))
         return None
     reply = await service.reply(exchange, request_id=request.ctx.request_id)
     request.ctx.usage = reply.usage
@@ -120,3 +122,6 @@ def finish(request: Request, reply: Reply, exchange: Exchange) -> dict[str, Any]
     if request.app.ctx.settings.log_chat_content:
         log.info("chat exchange", extra={"user_message": exchange.prompt.message, "reply": reply.text})
     return render(reply, exchange)
+
+
+amend_response(chat, 200, links=CONVERSATION_LINKS)

@@ -10,7 +10,7 @@ from sanic_ext.extensions.openapi.definitions import Parameter, Response
 from chatbot import texts
 from chatbot.errors import ApiError
 from chatbot.exchange import ChatService
-from chatbot.openapi import KEY_ONLY, MESSAGES, error_responses, visitors_too
+from chatbot.openapi import KEY_ONLY, MESSAGES, amend_response, error_responses, visitors_too
 from chatbot.state import Unavailable
 
 bp = Blueprint("conversations")
@@ -63,3 +63,6 @@ async def forget(request: Request, conversation_id: str) -> HTTPResponse:
     if not forgotten:
         raise ApiError(404, texts.CONVERSATION_NOT_FOUND)
     return empty(status=204)
+
+
+amend_response(forget, 204, no_content=True)

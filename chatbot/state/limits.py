@@ -64,7 +64,7 @@ class RateLimits:
         if self._link.client is not None:
             # The link's own pool: same timeouts (no retry, ~100 ms), no second set of connections.
             storage = RedisStorage(
-                "async+redis://unused",
+                "async+redis://pooled:6379",  # not used: the pool below holds the address
                 implementation="redispy",
                 connection_pool=self._link.client.connection_pool,  # type: ignore[arg-type]
                 key_prefix="limits",

@@ -6,9 +6,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
+from collections.abc import Iterator
 
-from tests.integration.conftest import API_KEY
+import httpx
+import pytest
+
+from tests.integration.conftest import API_KEY, service_env
+from tests.processes import RedisServer, service
+
+
+@pytest.fixture(scope="module")
+def stateful_url(upstream: str, redis: RedisServer) -> Iterator[str]:
+    """With Redis, so that the fuzzer can follow a reply's conversation_id to the conversation routes."""
+    env = service_env(upstream, REDIS_URL=redis.url, RATE_LIMIT_PER_IP="off", RATE_LIMIT_PER_KEY="off")
+    with service(env) as (url, _):
+        yield url
 
 
 def test_swagger_ui_is_served_at_api_docs(base_url: str) -> None:
@@ -40,12 +52,12 @@ def test_document_describes_the_key_and_every_chat_status(base_url: str) -> None
     assert "security" not in doc["paths"]["/"]["get"]
 
 
-def test_fuzzer_finds_nothing_undocumented(base_url: str, tmp_path: Path) -> None:
+def test_fuzzer_finds_nothing_undocumented(stateful_url: str, tmp_path: Path) -> None:
     result = subprocess.run(
         [
             str(Path(sys.executable).parent / "st"),
             "run",
-            f"{base_url}/api-docs/openapi.json",
+            f"{stateful_url}/api-docs/openapi.json",
             "--header",
             f"x-api-key: {API_KEY}",
             "--checks",

@@ -14,6 +14,7 @@ from chatbot.app import create_app
 from chatbot.config import ConfigError, Provider, Settings, load_settings
 from chatbot.faq import FaqError, load_faq
 from chatbot.logs import configure_logging
+from chatbot.metrics import prepare_directory
 
 log = logging.getLogger("chatbot")
 
@@ -50,6 +51,9 @@ def main() -> int:
         settings.port,
         extra={"provider": settings.provider.value, "workers": settings.workers},
     )
+    if settings.metrics:
+        # Before any worker starts: they inherit where to write their values (chatbot/metrics.py).
+        prepare_directory()
     loader = AppLoader(factory=partial(create_app, settings))
     app = loader.load()
     app.prepare(

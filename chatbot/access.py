@@ -34,17 +34,21 @@ def redact_query(query: str) -> str:
 
 
 def log_access(request: Request, status: int, size: int) -> None:
+    """Called once per request when its answer is complete (a stream's when it ends): metrics, access line."""
+    ctx = request.ctx
+    seconds = time.perf_counter() - ctx.started
+    route = f"/{request.route.path}" if request.route is not None else "unmatched"
+    request.app.ctx.metrics.request(route, request.method, status, seconds)
     level = logging.ERROR if status >= 500 else logging.INFO
     if not access_log.isEnabledFor(level):
         return
-    ctx = request.ctx
     url = request.path if not request.query_string else f"{request.path}?{redact_query(request.query_string)}"
     extra: dict[str, Any] = {
         "httpRequest": access_record(
             method=request.method,
             url=url,
             status=status,
-            latency_s=time.perf_counter() - ctx.started,
+            latency_s=seconds,
             user_agent=request.headers.get("user-agent", ""),
             remote_ip=request.remote_addr or request.ip,
             size=size,

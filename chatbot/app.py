@@ -24,9 +24,10 @@ from chatbot.exchange import ChatService
 from chatbot.faq import FaqStore
 from chatbot.llm import ChatClient, make_client
 from chatbot.logs import CloudShipper, configure_logging, request_id_var, start_cloud_logging
+from chatbot.metrics import make_metrics
 from chatbot.openapi import SECURITY_SCHEME, VISITOR_SCHEME
 from chatbot.replies import make_responder
-from chatbot.routes import chat, conversations, docs, meta, usage
+from chatbot.routes import chat, conversations, docs, feedback, meta, usage, widget
 from chatbot.state import RedisLink
 from chatbot.supervise import WorkerSupervisor, start_supervisor, stop_supervisor
 from chatbot.tokens import TokenSigner
@@ -47,11 +48,13 @@ class AppContext:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.keys = KeyChecker(settings.api_keys)
+        self.widget_keys = KeyChecker(settings.widget_keys)
+        self.metrics = make_metrics(settings.metrics)
         self.tokens = TokenSigner(
             settings.widget_secret, ttl=settings.widget_token_ttl, derive_from=settings.api_keys
         )
         self.cors = cors.CorsPolicy(settings)
-        self.link = RedisLink(settings.redis_url)
+        self.link = RedisLink(settings.redis_url, on_error=self.metrics.redis_error)
         self.llm: ChatClient | None = None
         self.faq: FaqStore | None = None
         self.chat: ChatService | None = None
@@ -137,7 +140,7 @@ def create_app(settings: Settings | None = None) -> ChatbotApp:
     )
     _configure(app, settings)
     _document(app)
-    for blueprint in (meta.bp, docs.bp, chat.bp, conversations.bp, usage.bp):
+    for blueprint in (meta.bp, docs.bp, chat.bp, conversations.bp, usage.bp, widget.bp, feedback.bp):
         app.blueprint(blueprint)
     cors.install(app, settings)
     app.on_request(_start_request, priority=100)
@@ -183,7 +186,7 @@ async def _start_clients(app: ChatbotApp) -> None:
     if settings.provider is Provider.OPENAI:
         ctx.llm = make_client(settings)
         await ctx.llm.start()
-    ctx.chat = ChatService(settings, make_responder(settings, ctx.llm), ctx.faq, ctx.link)
+    ctx.chat = ChatService(settings, make_responder(settings, ctx.llm), ctx.faq, ctx.link, ctx.metrics)
     ctx.chat.start()
 
 

@@ -43,6 +43,7 @@ def upstream_fault(request: Request, error: UpstreamError) -> HTTPResponse:
         extra={"cause": error.cause, "upstream_fault": fault.name.lower()},
     )
     request.ctx.upstream_fault = fault.name.lower()
+    request.app.ctx.metrics.fault(fault.name.lower())
     headers = {"Retry-After": str(error.retry_after or 1)} if fault.status == 503 else None
     return error_response(fault.status, fault.text, headers)
 

@@ -87,7 +87,9 @@ class EventStream:
         while not isinstance(item, Reply):
             if item:
                 if not self._produced:
-                    self._request.ctx.first_delta_ms = round((time.perf_counter() - self._started) * 1000, 1)
+                    elapsed = time.perf_counter() - self._started
+                    self._request.ctx.first_delta_ms = round(elapsed * 1000, 1)
+                    self._request.app.ctx.metrics.first_delta(elapsed)
                 self._produced.append(item)
                 await self._send(response, event("delta", {"text": item}))
             self._pending = asyncio.ensure_future(anext(self._pieces))
@@ -111,6 +113,7 @@ class EventStream:
             },
         )
         self._request.ctx.upstream_fault = fault.name.lower()
+        self._request.app.ctx.metrics.fault(fault.name.lower())
         return event("error", {"error": fault.text, "status": fault.status})
 
     async def _send(self, response: BaseHTTPResponse, data: bytes) -> None:

@@ -5,6 +5,7 @@ the tokens spent, the cached reply). Plain and streamed replies go through the s
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from chatbot.config import Provider, Settings
 from chatbot.errors import ApiError
 from chatbot.faq import FaqIndex, FaqStore, Hit
 from chatbot.llm import Message
+from chatbot.metrics import Metrics
 from chatbot.replies import Origin, Piece, Prompt, Reply, Responder, replay
 from chatbot.state import (
     Check,
@@ -72,9 +74,15 @@ class ChatService:
     """What `/chat` does between parsing the request and writing the answer."""
 
     def __init__(
-        self, settings: Settings, responder: Responder, faq: FaqStore | None, link: RedisLink
+        self,
+        settings: Settings,
+        responder: Responder,
+        faq: FaqStore | None,
+        link: RedisLink,
+        metrics: Metrics,
     ) -> None:
         self._settings = settings
+        self._metrics = metrics
         self._responder = responder
         self._faq = faq
         self.conversations = Conversations(
@@ -107,9 +115,11 @@ class ChatService:
         Returns the RateLimit header fields for the response."""
         decision = await self.limits.check(self._checks(caller, address))
         if not decision.allowed:
+            self._metrics.limited(decision.refused_by or "rate")
             headers = {**decision.headers, "Retry-After": str(decision.retry_after)}
             raise ApiError(429, texts.RATE_LIMITED.format(seconds=decision.retry_after), headers=headers)
         if self.budget.daily and self.budget.exhausted(await self.budget.spent(caller.budget)):
+            self._metrics.limited("budget")
             headers = {**decision.headers, "Retry-After": str(seconds_to_midnight())}
             raise ApiError(429, texts.BUDGET_SPENT, headers=headers)
         return decision.headers
@@ -122,14 +132,20 @@ class ChatService:
         history = thread.history if thread is not None else ()
         index = self._faq.index if self._faq is not None else None
         prompt = Prompt(chat.message, history, retrieve(index, self._settings, chat.message, history))
+        if prompt.hits is not None:
+            self._metrics.faq(bool(prompt.hits))
         cache_key = cached = None
         if self._cache is not None and not history:
             cache_key = self._cache.key(chat.message, index.digest if index is not None else "")
             cached = await self._cache.get(cache_key)
+            self._metrics.cache(cached is not None)
         return Exchange(caller, prompt, thread.id if thread is not None else None, cache_key, cached)
 
     async def reply(self, exchange: Exchange, *, request_id: str | None) -> Reply:
+        started = time.perf_counter()
         reply = exchange.cached or await self._responder.reply(exchange.prompt, request_id=request_id)
+        if reply.origin is Origin.MODEL:
+            self._metrics.upstream("plain", time.perf_counter() - started)
         await self._keep(exchange, reply)
         return reply
 
@@ -140,13 +156,17 @@ class ChatService:
             source = replay(exchange.cached)
         else:
             source = self._responder.stream(exchange.prompt, request_id=request_id)
+        started = time.perf_counter()
         async with aclosing(source) as pieces:
             async for piece in pieces:
                 if isinstance(piece, Reply):
+                    if piece.origin is Origin.MODEL:
+                        self._metrics.upstream("stream", time.perf_counter() - started)
                     await self._keep(exchange, piece)
                 yield piece
 
     async def _keep(self, exchange: Exchange, reply: Reply) -> None:
+        self._metrics.tokens(exchange.caller.label, reply.usage)
         steps = []
         if exchange.conversation_id is not None:
             steps.append(

@@ -108,6 +108,31 @@ MESSAGES: dict[str, Any] = {
         },
     },
 }
+SESSION_REQUEST: dict[str, Any] = {
+    "type": "object",
+    "required": ["key"],
+    "properties": {
+        "key": {"type": "string", "description": "The publishable key (WIDGET_KEY)", "example": "pk_live_x"},
+        "visitor": {"type": "string", "description": "The previous token, to stay the same visitor"},
+    },
+}
+SESSION: dict[str, Any] = {
+    "type": "object",
+    "required": ["token", "expires_in"],
+    "properties": {
+        "token": {"type": "string", "description": "For `Authorization: Bearer`, from the same Origin only"},
+        "expires_in": {"type": "integer", "description": "Seconds until it expires"},
+    },
+}
+FEEDBACK: dict[str, Any] = {
+    "type": "object",
+    "required": ["conversation_id", "rating"],
+    "properties": {
+        "conversation_id": CONVERSATION_ID,
+        "rating": {"type": "string", "enum": ["up", "down"]},
+        "comment": {"type": "string", "maxLength": 1000},
+    },
+}
 USAGE: dict[str, Any] = {
     "type": "object",
     "required": ["tokens_today", "budget"],
@@ -177,7 +202,7 @@ def error_responses(*statuses: int) -> list[Response]:
 def amend_response(handler: Any, status: int, *, no_content: bool = False, **fields: Any) -> None:
     """Say what sanic-ext's decorators cannot: a response without a body (they write `*/*`), or response
     `links` (they drop unknown fields). Call it after the route's decorators."""
-    response = OperationStore()[handler].responses[status]
+    response = OperationStore()[handler].responses[status]  # type: ignore[no-untyped-call]
     if no_content:
         response.fields.pop("content", None)
     response.fields.update(fields)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse, json, text
+from sanic.response import HTTPResponse, json, raw, text
 from sanic_ext import openapi
 from sanic_ext.extensions.openapi.definitions import Response
 
+from chatbot.errors import ApiError
+from chatbot.metrics import NoMetrics, exposition
 from chatbot.openapi import HEALTH, READY
-from chatbot.texts import BANNER
+from chatbot.texts import BANNER, STATUS_TEXTS
 
 bp = Blueprint("meta")
 
@@ -34,6 +38,17 @@ async def banner(_: Request) -> HTTPResponse:
 )
 async def healthz(_: Request) -> HTTPResponse:
     return json({"status": "ok"})
+
+
+@bp.get("/metrics", ctx_public=True)
+@openapi.exclude()
+async def metrics(request: Request) -> HTTPResponse:
+    """Prometheus text format, every worker's values merged. Only for direct scrapes on the private network:
+    anything that came through a proxy (Nginx, a load balancer: they add X-Forwarded-For) gets 404."""
+    if isinstance(request.app.ctx.metrics, NoMetrics) or "x-forwarded-for" in request.headers:
+        raise ApiError(404, STATUS_TEXTS[404])
+    body, content_type = await asyncio.to_thread(exposition)
+    return raw(body, content_type=content_type)
 
 
 @bp.head("/readyz", ctx_public=True, name="readyz_head")

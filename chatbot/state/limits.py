@@ -36,6 +36,7 @@ class Decision:
     allowed: bool
     retry_after: int
     headers: dict[str, str]
+    refused_by: str | None = None  # the policy that refused it
 
 
 def address_bucket(address: str) -> str:
@@ -100,12 +101,12 @@ class RateLimits:
         )
         now = time.time()
         policies, states = [], []
-        retry_after = 0
+        retry_after, refused_by = 0, None
         for check, ok, (reset_at, remaining) in zip(checks, allowed, stats, strict=True):
             reset = max(0, math.ceil(reset_at - now))
             policies.append(f'"{check.policy}";q={check.rate.amount};w={check.rate.seconds}')
             states.append(f'"{check.policy}";r={max(0, remaining)};t={reset}')
             if not ok:
-                retry_after = max(retry_after, reset, 1)
+                retry_after, refused_by = max(retry_after, reset, 1), refused_by or check.policy
         headers = {"RateLimit-Policy": ", ".join(policies), "RateLimit": ", ".join(states)}
-        return Decision(retry_after == 0, retry_after, headers)
+        return Decision(retry_after == 0, retry_after, headers, refused_by)

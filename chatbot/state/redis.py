@@ -30,12 +30,12 @@ T = TypeVar("T")
 class RedisLink:
     """One client (a connection pool) per worker; `run` calls Redis or returns the fallback."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, on_error: Callable[[], None] = lambda: None) -> None:
         self.url = url
+        self._on_error = on_error
         self.client: aioredis.Redis | None = None
         self._up = False
         self._probe: asyncio.Task[None] | None = None
-        self.errors = 0  # calls that failed (for metrics)
 
     @property
     def configured(self) -> bool:
@@ -93,7 +93,7 @@ class RedisLink:
         self._lost(error)
 
     def _lost(self, error: BaseException) -> None:
-        self.errors += 1
+        self._on_error()
         if self._up or self._probe is None:
             log.warning(
                 "Redis unavailable (%s): replying without history, limits kept per worker, cache off until "

@@ -7,8 +7,8 @@ tests are skipped (and the session says so), except in CI (CI=true) where a miss
 
 Environment knobs: PYTHON_IMAGE / NGINX_IMAGE (default: the docker-sandbox stand-ins `local/...` when present,
 else the official images), E2E_KEEP_STACK=1 (leave the stack running after the session, to poke at it),
-E2E_WAIT_TIMEOUT (seconds for `up --wait`, default 240), E2E_TAG (the images' tag, default "e2e": two checkouts
-testing on one engine at once each set their own). Logs of every service are saved to
+E2E_WAIT_TIMEOUT (seconds for `up --wait`, default 240), E2E_TAG (the images' tag, default "e2e": two
+checkouts testing on one engine at once each set their own). Logs of every service are saved to
 test-artifacts/e2e-stack.log at the end of the session.
 """
 
@@ -257,6 +257,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "OPENAI_MAX_RETRIES": "1",
         "WORKERS": "2",
         "MAX_BODY_BYTES": "65536",
+        # Read by the app and by Nginx, which derives its header buffers from it (test_edge_errors.py).
+        "MAX_HEADER_BYTES": "16384",
         "CORS_ORIGINS": CORS_ORIGIN,
         # Shipped to the fake Cloud Logging API (anonymous credentials when an endpoint is set).
         "GOOGLE_CLOUD_LOGGING": "true",

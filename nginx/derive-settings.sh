@@ -36,7 +36,8 @@ if [ -z "$public" ]; then
 fi
 case $public in
   *[!A-Za-z0-9.:-]*) fail "DOMAIN / CERT_HOSTS: '$public' is not a host name or IP address" ;;
-  *:*) public="[$public]" ;;  # an IPv6 address, written in brackets in a URL
+  *:*:*) public="[$public]" ;;  # an IPv6 address, written in brackets in a URL
+  *:*) fail "DOMAIN / CERT_HOSTS: '$public': no port here (redirects keep HTTPS_PORT)" ;;
 esac
 if [ -n "$public" ]; then redirect_host="\"$public\""; else redirect_host="\$host"; fi
 

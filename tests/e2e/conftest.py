@@ -257,6 +257,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "OPENAI_MAX_RETRIES": "1",
         "WORKERS": "2",
         "MAX_BODY_BYTES": "65536",
+        # Read by the app and by Nginx, which derives its header buffers from it (test_edge_errors.py).
+        "MAX_HEADER_BYTES": "16384",
         "CORS_ORIGINS": CORS_ORIGIN,
         # Shipped to the fake Cloud Logging API (anonymous credentials when an endpoint is set).
         "GOOGLE_CLOUD_LOGGING": "true",

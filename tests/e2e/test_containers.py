@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Stack
+from tests.e2e.edge import memory_mib
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -40,6 +41,14 @@ def test_logs_rotate_and_containers_restart_unless_stopped(stack: Stack, service
     host = _container(stack, service)["HostConfig"]
     assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "5", "max-size": "10m"}}
     assert host["RestartPolicy"]["Name"] == "unless-stopped"
+
+
+@pytest.mark.parametrize(("service", "limit_mib"), [("chatbot", 512), ("nginx", 128)])
+def test_each_service_has_a_memory_limit_above_its_use(stack: Stack, service: str, limit_mib: int) -> None:
+    """compose.yaml's limits (CHATBOT_MEM_LIMIT, NGINX_MEM_LIMIT): a runaway process cannot take the VM down,
+    and the measured use at rest stays far below, so the limit never kills a healthy service."""
+    assert _container(stack, service)["HostConfig"]["Memory"] == limit_mib * 1024 * 1024
+    assert memory_mib(f"{stack.project}-{service}-1") < limit_mib / 2
 
 
 def test_chatbot_runs_as_a_non_root_user_on_a_read_only_filesystem(stack: Stack) -> None:

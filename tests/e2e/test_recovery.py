@@ -124,11 +124,11 @@ def test_chatbot_comes_back_by_itself_after_its_server_process_is_killed(stack: 
 def test_nginx_follows_a_recreated_chatbot_to_its_new_address(stack: Stack) -> None:
     address = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
     before = _inspect(stack, "chatbot", address)
+    image = _inspect(stack, "chatbot", "{{.Config.Image}}")  # the session's tag (E2E_TAG)
     squatter = f"{stack.project}-squatter"
     stack.compose("rm", "--stop", "--force", "chatbot")
     try:
         # Another container takes the freed address, so the new chatbot gets a different one (as on a deploy).
-        image = f"{stack.env.get('REGISTRY', 'local')}/chatbot:e2e"
         subprocess.run(
             [
                 "docker",

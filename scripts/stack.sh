@@ -20,19 +20,41 @@ compose() {
   docker compose "${files[@]}" "$@"
 }
 
+# The stack's own HTTPS origin: the first CERT_HOSTS entry (the VM's address or name), else localhost.
+own_origin() {
+  local hosts host port
+  hosts=${CERT_HOSTS:-$(env_value CERT_HOSTS)}
+  hosts="${DOMAIN:-$(env_value DOMAIN)} ${hosts//,/ }"
+  read -r host _ <<<"$hosts" || true
+  host=${host:-localhost}
+  [[ $host == *:* ]] && host="[$host]"
+  port=${HTTPS_PORT:-$(env_value HTTPS_PORT)}
+  port=${port:-443}
+  echo "https://$host$([[ $port == 443 ]] || echo ":$port")"
+}
+
+# Sets NAME=VALUE in .env when NAME is unset or empty there (keeps the owner's own choices).
+default_in_env() {
+  local name=$1 value=$2
+  [[ -n $(env_value "$name") ]] && return 1
+  if grep -q "^$name=" .env; then sed -i "s|^$name=.*|$name=$value|" .env; else echo "$name=$value" >>.env; fi
+}
+
 ensure_env() {
   if [[ -f .env ]]; then
     if grep -q '^API_KEY=.*!!!' .env; then
       say ".env still holds the API_KEY placeholder: set a key, or delete .env to get a generated one"; exit 1
     fi
-    return
+  else
+    # umask: .env holds secrets, so only its owner may read it.
+    (umask 077 && sed "s/^API_KEY=.*/API_KEY=$(openssl rand -hex 32)/" .env.example >.env)
+    say "created .env from .env.example with a freshly generated API_KEY (edit .env to add OPENAI_API_KEY;"
+    say "without one the chatbot answers from faq/faq.md alone)"
   fi
-  local key
-  key=$(openssl rand -hex 32)
-  # umask: .env holds secrets, so only its owner may read it.
-  (umask 077 && sed "s/^API_KEY=.*/API_KEY=$key/" .env.example >.env)
-  say "created .env from .env.example with a freshly generated API_KEY (edit .env to add OPENAI_API_KEY;"
-  say "without one the chatbot answers from faq/faq.md alone)"
+  # The widget's keys, generated beside API_KEY (also into an older .env that has none yet).
+  if default_in_env WIDGET_KEY "pk_$(openssl rand -hex 16)"; then say "generated WIDGET_KEY (publishable: it goes in web pages)"; fi
+  default_in_env WIDGET_SECRET "$(openssl rand -hex 32)" || true
+  if default_in_env WIDGET_ORIGINS "$(own_origin)"; then say "WIDGET_ORIGINS=$(own_origin) (add your sites' origins there)"; fi
 }
 
 # Picks a base image: the caller's or .env's choice; else the official one when it is here or Docker Hub answers;
@@ -64,27 +86,21 @@ cmd_up() {
   CERT_HOSTS=${CERT_HOSTS:-$(env_value CERT_HOSTS)} scripts/certs.sh
   choose_image PYTHON_IMAGE python:3.13-slim local/python:3.13-slim
   choose_image NGINX_IMAGE nginx:stable local/nginx:stable
+  choose_image REDIS_IMAGE redis:7-alpine local/redis:7
   # --build: never a plain pull of our own images; --wait: return once both healthchecks pass.
   compose up -d --build --wait --wait-timeout "${WAIT_TIMEOUT:-180}"
   # A running Nginx keeps the certificate it started with: a graceful reload picks up a renewed one. The
   # signal returns at once; the old workers stop accepting within moments, hence the pause.
   if compose exec -T nginx nginx -s reload >/dev/null 2>&1; then sleep 1
   else say "could not reload nginx (certificate changes need: docker compose restart nginx)"; fi
-  local port key host url hosts
-  port=${HTTPS_PORT:-$(env_value HTTPS_PORT)}
-  port=${port:-443}
+  local key url
   # The first CERT_HOSTS entry (the VM's address) when there is one: the URL others will use.
-  hosts=${CERT_HOSTS:-$(env_value CERT_HOSTS)}
-  hosts=${hosts//,/ }
-  read -r host _ <<<"$hosts" || true
-  host=${host:-localhost}
-  [[ $host == *:* ]] && host="[$host]"
-  url="https://$host$([[ $port == 443 ]] || echo ":$port")"
+  url=$(own_origin)
   key=$(env_value API_KEY)
   key=${key%%,*}
   cat <<MSG
 
-The chatbot is up at $url  (Swagger: $url/api-docs)
+The chatbot is up at $url  (Swagger: $url/api-docs, the widget on a demo page: $url/demo)
 The certificate is self-signed: curl needs --cacert certs/fullchain.pem (or -k), browsers a one-time exception.
 Try it:
 

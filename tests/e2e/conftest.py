@@ -277,6 +277,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "TAG": os.environ.get("E2E_TAG", "e2e"),
         "PYTHON_IMAGE": _image("PYTHON_IMAGE", "local/python:3.13-slim", "python:3.13-slim"),
         "NGINX_IMAGE": _image("NGINX_IMAGE", "local/nginx:stable", "nginx:stable"),
+        "REDIS_IMAGE": _image("REDIS_IMAGE", "local/redis:7", "redis:7-alpine"),
         "E2E_ENV_FILE": str(env_file),
         "E2E_CERT_DIR": str(cert_dir),
         "E2E_FAKE_PORT": str(fake_port),
@@ -286,7 +287,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     _write_env(env_file, stack_vars)
     # The shell environment outranks --env-file in compose: drop anything that would override ours.
     env = {k: v for k, v in os.environ.items() if k not in stack_vars and not k.startswith("COMPOSE_")}
-    env |= {k: stack_vars[k] for k in ("E2E_ENV_FILE", "PYTHON_IMAGE", "NGINX_IMAGE")}
+    env |= {k: stack_vars[k] for k in ("E2E_ENV_FILE", "PYTHON_IMAGE", "NGINX_IMAGE", "REDIS_IMAGE")}
 
     wait = os.environ.get("E2E_WAIT_TIMEOUT", "240")
     try:

@@ -15,7 +15,7 @@ channel) or for every request through the control API:
     #fault:flaky                 500 on the first try of each message, 200 on the retry
     #fault:gzip-bomb             200 gzip body that inflates to 64 MB
     #fault:huge                  200 JSON body of 50 MB (Content-Length says so)
-    #fault:surrogate             200 whose reply holds a lone surrogate escape (\ud800)
+    #fault:surrogate             200 whose reply holds a lone surrogate escape (\\ud800)
 
 Streaming (`"stream": true`, OpenAI's SSE wire format, usage last when stream_options.include_usage): the
 reply is cut into --stream-pieces pieces sent --stream-interval-ms apart; a user message starting with

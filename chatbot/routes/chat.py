@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+from contextlib import suppress
 from typing import Any
 
 from sanic import Blueprint, Request
@@ -30,6 +32,20 @@ from chatbot.replies import Reply
 
 bp = Blueprint("chat")
 log = logging.getLogger("chatbot.chat")
+
+
+#: Server-side integrations (WordPress) call for all their visitors from one address: a caller holding the
+#: secret key may name its visitor's, so that the per-address limit counts visitors, not the site.
+CLIENT_IP_HEADER = "x-chatbot-client-ip"
+
+
+def client_address(request: Request) -> str:
+    """The address the per-address limit counts: the connection's, or the visitor's named by a key holder."""
+    if request.ctx.caller.kind == "key":
+        named = request.headers.get(CLIENT_IP_HEADER, "").strip()
+        with suppress(ValueError):
+            return str(ipaddress.ip_address(named))
+    return str(request.remote_addr or request.ip)
 
 
 def read_chat_request(body: bytes, max_chars: int) -> ChatRequest:
@@ -97,7 +113,7 @@ async def chat(request: Request) -> HTTPResponse | None:
     service: ChatService = request.app.ctx.chat
     caller = request.ctx.caller
     request.ctx.caller_label = caller.label
-    request.ctx.rate_headers = await service.admit(caller, request.remote_addr or request.ip)
+    request.ctx.rate_headers = await service.admit(caller, client_address(request))
     chat_request = read_chat_request(request.body, request.app.ctx.settings.max_message_chars)
     exchange = await service.open(caller, chat_request)
     request.ctx.cache = "HIT" if exchange.cached is not None else ("MISS" if exchange.cache_key else None)

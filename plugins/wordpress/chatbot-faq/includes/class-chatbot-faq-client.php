@@ -48,6 +48,12 @@ class Chatbot_FAQ_Client {
 		if ( '' !== $request_id ) {
 			$headers['X-Request-ID'] = $request_id;
 		}
+		// Every visitor reaches the chatbot from this server's address: name the visitor's, so that the
+		// chatbot's per-address limit counts each visitor rather than the whole site.
+		$client_ip = Chatbot_FAQ_Rate_Limiter::client_ip();
+		if ( false !== filter_var( $client_ip, FILTER_VALIDATE_IP ) ) {
+			$headers['X-Chatbot-Client-IP'] = $client_ip;
+		}
 
 		$response = wp_remote_post(
 			Chatbot_FAQ_Settings::chat_endpoint(),

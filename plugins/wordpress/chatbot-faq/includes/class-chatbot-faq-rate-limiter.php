@@ -136,13 +136,21 @@ class Chatbot_FAQ_Rate_Limiter {
 		if ( $user_id ) {
 			return 'u' . $user_id;
 		}
+		return substr( wp_hash( 'chatbot_faq_ip|' . self::bucket( self::client_ip() ) ), 0, 32 );
+	}
+
+	/**
+	 * The visitor's IP address (REMOTE_ADDR, or what the `chatbot_faq_client_ip` filter says).
+	 *
+	 * @return string
+	 */
+	public static function client_ip() {
 		$ip = isset( $_SERVER['REMOTE_ADDR'] ) ? sanitize_text_field( wp_unslash( $_SERVER['REMOTE_ADDR'] ) ) : '';
 		/**
 		 * Filters the visitor's IP address used for the rate limit.
 		 *
 		 * @param string $ip REMOTE_ADDR.
 		 */
-		$ip = (string) apply_filters( 'chatbot_faq_client_ip', $ip );
-		return substr( wp_hash( 'chatbot_faq_ip|' . self::bucket( $ip ) ), 0, 32 );
+		return (string) apply_filters( 'chatbot_faq_client_ip', $ip );
 	}
 }

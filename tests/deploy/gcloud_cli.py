@@ -1,4 +1,4 @@
-"""The installed Google Cloud CLI, as the deploy tests use it: its command tree, its API schemas, its configuration.
+"""The installed Google Cloud CLI as the deploy tests use it: its command tree, API schemas and configuration.
 
 - `check_call`: is a recorded `gcloud ...` call one this CLI accepts: an existing command (its release track
   included), flags it defines, allowed values for flags with choices. The reference is the CLI's own static
@@ -6,8 +6,8 @@
   flag of this installation), not a list written here.
 - `unknown_fields`: the fields of an API JSON document (an AlertPolicy, a LogMetric) that the CLI's generated
   client for that API does not know, enum values included.
-- `config_dir`: a gcloud configuration folder aimed at local fakes (endpoint overrides, a token file), with the
-  Compute Engine check answered in advance, so that the real gcloud talks to loopback only.
+- `config_dir`: a gcloud configuration folder aimed at local fakes (endpoint overrides, a token file), with
+  the Compute Engine check answered in advance, so that the real gcloud talks to loopback only.
 
 Outside CI, tests that need the CLI are skipped when it is not installed (`unavailable`); in CI they fail.
 """
@@ -47,8 +47,8 @@ def command_tree() -> dict[str, Any]:
 
 
 def check_call(argv: list[str], hidden: frozenset[str] = frozenset()) -> list[str]:
-    """Problems with one call (argv after `gcloud`), empty when the CLI accepts it; `hidden`: flags known to be
-    accepted though not listed (hidden flags, checked separately)."""
+    """Problems with one call (argv after `gcloud`), empty when the CLI accepts it; `hidden`: flags known to
+    be accepted though not listed (hidden flags, checked separately)."""
     tree = command_tree()
     node, path, positional, problems = tree, ["gcloud"], 0, []
     i = 0
@@ -124,7 +124,7 @@ def unknown_fields(kind: str, document: str) -> list[str]:
 
 
 def config_dir(path: Path, token_file: Path, project: str, endpoints: dict[str, str]) -> Path:
-    """A gcloud configuration folder (for CLOUDSDK_CONFIG) that reaches `endpoints` ({"secretmanager": URL})."""
+    """A gcloud configuration folder (CLOUDSDK_CONFIG) that reaches `endpoints` ({"secretmanager": URL})."""
     (path / "configurations").mkdir(parents=True, exist_ok=True)
     overrides = "".join(f"{api} = {url}\n" for api, url in endpoints.items())
     (path / "configurations/config_default").write_text(

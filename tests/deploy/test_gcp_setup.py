@@ -1,10 +1,10 @@
 """deploy/gcp-setup.sh: every step runs to the end, creates what is missing, and is safe to run again.
 
 Google Cloud cannot be reached from here, so `gcloud` and `gh` are stand-ins on PATH that record their
-arguments and answer `describe` and `list` as told (everything missing, or everything there); IAP's IAM API is a
-local fake (tests/fakes/iap_iam.py). What is checked is the script's own logic (the order of the steps, what it
-creates, what it leaves alone, what it hands to GitHub), and, against the installed gcloud, that every call is
-one that CLI accepts and every monitoring file one its API clients can read.
+arguments and answer `describe` and `list` as told (everything missing, or everything there); IAP's IAM API
+is a local fake (tests/fakes/iap_iam.py). What is checked is the script's own logic (the order of the steps,
+what it creates, what it leaves alone, what it hands to GitHub), and, against the installed gcloud, that every
+call is one that CLI accepts and every monitoring file one its API clients can read.
 """
 
 from __future__ import annotations
@@ -28,13 +28,15 @@ TOKEN = "fake-access-token"
 CHANNEL = "projects/my-project/notificationChannels/4242"
 CHECK = "projects/my-project/uptimeCheckConfigs/chatbot-healthz-1a2b"
 FAKE_GCLOUD = r"""#!/usr/bin/env bash
-# Records the call; `describe` and `list` find things only when FAKE_EXISTS=1; a few reads answer fixed values.
+# Records the call; `describe` and `list` find things only when FAKE_EXISTS=1; some reads answer fixed values.
 printf '%s\n' "$*" >>"$FAKE_LOG"
 printf '%q ' "$@" >>"$FAKE_ARGV"; printf '\n' >>"$FAKE_ARGV"
 # The files handed to gcloud (rendered in a temporary folder the script removes): kept for the test.
 prev=
 for a; do
-  case $prev in --config-from-file | --policy-from-file) mkdir -p "$FAKE_DIR/files"; cp "$a" "$FAKE_DIR/files/" ;; esac
+  case $prev in
+    --config-from-file | --policy-from-file) mkdir -p "$FAKE_DIR/files"; cp "$a" "$FAKE_DIR/files/" ;;
+  esac
   prev=$a
 done
 args=" $* "
@@ -147,20 +149,34 @@ def test_all_steps_create_everything_once(setup_env: dict[str, str], tmp_path: P
     vm_account = "serviceAccount:chatbot-vm@my-project.iam.gserviceaccount.com"
     assert f"--member {vm_account} --role roles/artifactregistry.reader" in joined
     assert "--role roles/artifactregistry.writer" in joined
-    assert f"secrets add-iam-policy-binding chatbot-env --member {vm_account} --role roles/secretmanager.secretAccessor" in joined
-    # HTTP and HTTPS from anywhere; SSH from IAP's range only, and refused from everywhere else, for this VM's tag.
+    assert (
+        f"secrets add-iam-policy-binding chatbot-env --member {vm_account} "
+        "--role roles/secretmanager.secretAccessor" in joined
+    )
+    # HTTP and HTTPS from anywhere; SSH from IAP's range only, refused from anywhere else, for the VM's tag.
     assert "--rules tcp:80" in joined
     assert "--rules tcp:443" in joined
     ssh_iap = next(c for c in calls if "create chatbot-allow-ssh-iap" in c)
-    assert "--action ALLOW --rules tcp:22 --source-ranges 35.235.240.0/20 --target-tags chatbot-web --priority 900" in ssh_iap
+    assert (
+        "--action ALLOW --rules tcp:22 --source-ranges 35.235.240.0/20 "
+        "--target-tags chatbot-web --priority 900" in ssh_iap
+    )
     ssh_deny = next(c for c in calls if "create chatbot-deny-ssh" in c)
-    assert "--action DENY --rules tcp:22 --source-ranges 0.0.0.0/0 --target-tags chatbot-web --priority 1000" in ssh_deny
-    # The deployer may open IAP tunnels to this one VM: a binding on its own tunnel resource, nothing project-wide.
+    assert (
+        "--action DENY --rules tcp:22 --source-ranges 0.0.0.0/0 --target-tags chatbot-web --priority 1000"
+        in ssh_deny
+    )
+    # The deployer may open IAP tunnels to this VM only: a binding on its tunnel resource, none project-wide.
     resource = "projects/my-project/iap_tunnel/zones/europe-west9-a/instances/chatbot-vm"
     deployer = "serviceAccount:github-deployer@my-project.iam.gserviceaccount.com"
-    assert iap.policies[resource]["bindings"] == [{"role": "roles/iap.tunnelResourceAccessor", "members": [deployer]}]
+    assert iap.policies[resource]["bindings"] == [
+        {"role": "roles/iap.tunnelResourceAccessor", "members": [deployer]}
+    ]
     assert "iap.tunnelResourceAccessor" not in joined, "no project-level grant of the tunnel role"
-    assert "gcloud compute ssh chatbot-vm --zone europe-west9-a --project my-project --tunnel-through-iap" in done.stderr
+    assert (
+        "gcloud compute ssh chatbot-vm --zone europe-west9-a --project my-project --tunnel-through-iap"
+        in done.stderr
+    )
     # The VM: Debian 12, bootstrapped by the startup script, host keys published for the pinning step.
     vm = next(c for c in calls if "instances create" in c)
     assert "--image-family debian-12" in vm
@@ -174,9 +190,14 @@ def test_all_steps_create_everything_once(setup_env: dict[str, str], tmp_path: P
     assert (tmp_path / "deploy_key").exists()
     assert (tmp_path / "deploy_key.pub").exists()
     # Alerts by email to ALERT_EMAIL; the uptime check on the VM's address over HTTPS.
-    assert "--type email --display-name chatbot alerts --channel-labels email_address=ops@example.com" in joined
+    assert (
+        "--type email --display-name chatbot alerts --channel-labels email_address=ops@example.com" in joined
+    )
     uptime = next(c for c in calls if "uptime create" in c)
-    assert "--resource-labels host=203.0.113.10,project_id=my-project --protocol https --port 443 --path /healthz" in uptime
+    assert (
+        "--resource-labels host=203.0.113.10,project_id=my-project "
+        "--protocol https --port 443 --path /healthz" in uptime
+    )
     # GitHub gets plain settings as variables and the key material as secrets, in the production environment.
     github = "--repo owner/chatbot-mvp --env production"
     provider_name = "projects/123456789012/locations/global/workloadIdentityPools/github/providers/github"
@@ -221,7 +242,9 @@ def test_every_gcloud_call_is_one_the_installed_cli_accepts(setup_env: dict[str,
     done, _ = _setup({**setup_env, "FAKE_EXISTS": exists}, "all")
     assert done.returncode == 0, done.stderr
 
-    calls = [shlex.split(line) for line in Path(setup_env["FAKE_ARGV"]).read_text(encoding="utf-8").splitlines()]
+    calls = [
+        shlex.split(line) for line in Path(setup_env["FAKE_ARGV"]).read_text(encoding="utf-8").splitlines()
+    ]
     assert len(calls) > 30
     problems = [p for argv in calls for p in check_call(argv)]
     assert problems == []
@@ -243,7 +266,9 @@ def test_monitoring_files_are_what_the_cli_sends(setup_env: dict[str, str], tmp_
         assert metric["name"] == template.stem
         # The service's log, in this project; what the service logs (README, Logs) is what is counted.
         assert metric["filter"].startswith('logName="projects/my-project/logs/chatbot-mvp" AND ')
-        assert set(metric["labelExtractors"]) == {label["key"] for label in metric["metricDescriptor"]["labels"]}
+        assert set(metric["labelExtractors"]) == {
+            label["key"] for label in metric["metricDescriptor"]["labels"]
+        }
         metric_types.add(f"logging.googleapis.com/user/{template.stem}")
     assert 'jsonPayload.logger=("chatbot.access"' in filters["chatbot-5xx"]
     assert "httpRequest.status>=500" in filters["chatbot-5xx"]
@@ -270,8 +295,8 @@ def test_monitoring_files_are_what_the_cli_sends(setup_env: dict[str, str], tmp_
 
 def test_the_iap_proxy_command_uses_a_flag_this_gcloud_has(tmp_path: Path) -> None:
     """release.sh's ProxyCommand relies on start-iap-tunnel's --listen-on-stdin, a hidden flag (the one
-    `gcloud compute ssh --tunnel-through-iap` uses): the installed CLI must parse it. Both calls stop at argument
-    checks, before any network access."""
+    `gcloud compute ssh --tunnel-through-iap` uses): the installed CLI must parse it. Both calls stop at
+    argument checks, before any network access."""
     config = config_dir(tmp_path / "gcloud", tmp_path / "token", "p", {})
     base = ["gcloud", "compute", "start-iap-tunnel", "chatbot-vm", "22", "--zone=z", "--project=p"]
 

@@ -1,11 +1,11 @@
-"""A fake of IAP's IAM policy API for tunnel resources (REST v1 `getIamPolicy` / `setIamPolicy`), in a thread.
+"""A fake of IAP's IAM policy API for tunnel resources (REST v1 getIamPolicy, setIamPolicy), in a thread.
 
-deploy/gcp-setup.sh's iap step reads the policy of `projects/P/iap_tunnel/zones/Z/instances/VM`, adds a binding and
-writes it back; this fake keeps one policy per resource, checks the bearer token and the etag the way the real API
-does (a stale etag is 409 ABORTED), and records every request for the test to read.
+deploy/gcp-setup.sh's iap step reads the policy of `projects/P/iap_tunnel/zones/Z/instances/VM`, adds a
+binding and writes it back; this fake keeps one policy per resource, checks the bearer token and the etag the
+way the real API does (a stale etag is 409 ABORTED), and records every request for the test to read.
 
-    with FakeIapIam(token="t") as iap:      # iap.url: the value for IAP_API (http://127.0.0.1:PORT/v1)
-        ...                                 # iap.requests: (path, body) of each call; iap.policies: by resource
+    with FakeIapIam(token="t") as iap:    # iap.url: the value for IAP_API (http://127.0.0.1:PORT/v1)
+        ...                               # iap.requests: (path, body) of each call; iap.policies: by resource
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class FakeIapIam:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
             def _answer(self, status: int, body: dict[str, Any]) -> None:
@@ -44,7 +44,7 @@ class FakeIapIam:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
                 fake.requests.append((self.path, body))
                 if self.headers.get("Authorization") != f"Bearer {fake.token}":

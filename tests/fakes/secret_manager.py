@@ -1,4 +1,4 @@
-"""A fake Google Secret Manager speaking the real REST v1 wire protocol, for the real `gcloud secrets` commands.
+"""A fake Google Secret Manager speaking the real REST v1 wire protocol, for the real `gcloud secrets` CLI.
 
 The deploy rehearsal points gcloud at it (`CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER=http://127.0.0.1:PORT/`
 with an access-token file), on the operator's side (deploy/rotate.sh) and on the VM's (deploy/deploy.sh), so
@@ -26,6 +26,7 @@ import argparse
 import base64
 import binascii
 import datetime
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -84,7 +85,9 @@ def _version_body(state: State, secret: str, number: int) -> dict[str, object]:
 
 
 @web.middleware
-async def _api_guard(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+async def _api_guard(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     if not request.path.startswith("/v1/"):
         return await handler(request)
     state = request.app[StateKey]
@@ -116,7 +119,11 @@ async def _get_secret(request: web.Request) -> web.Response:
 
 
 async def _get_version(request: web.Request) -> web.Response:
-    state, secret, version = request.app[StateKey], request.match_info["secret"], request.match_info["version"]
+    state, secret, version = (
+        request.app[StateKey],
+        request.match_info["secret"],
+        request.match_info["version"],
+    )
     found = _resolve(state, secret, version)
     if isinstance(found, web.Response):
         return found
@@ -124,7 +131,11 @@ async def _get_version(request: web.Request) -> web.Response:
 
 
 async def _access(request: web.Request) -> web.Response:
-    state, secret, version = request.app[StateKey], request.match_info["secret"], request.match_info["version"]
+    state, secret, version = (
+        request.app[StateKey],
+        request.match_info["secret"],
+        request.match_info["version"],
+    )
     found = _resolve(state, secret, version)
     if isinstance(found, web.Response):
         return found

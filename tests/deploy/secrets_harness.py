@@ -118,8 +118,10 @@ class ChatLoad:
         ]
 
     def _run(self, key: str, tally: Tally) -> None:
+        failing_since: float | None = None
         with self._rehearsal.client() as client:
             while not self._stop.is_set():
+                started = time.monotonic()
                 try:
                     answer = client.post(
                         "/chat", json={"message": "ping"}, headers={"x-api-key": key}, timeout=5
@@ -129,8 +131,12 @@ class ChatLoad:
                     ok = False
                 if ok:
                     tally.ok += 1
+                    if failing_since is not None:
+                        tally.longest_gap = round(max(tally.longest_gap, started - failing_since), 2)
+                        failing_since = None
                 else:
                     tally.failed += 1
+                    failing_since = started if failing_since is None else failing_since
                 self._stop.wait(self._interval)
 
     def __enter__(self) -> ChatLoad:

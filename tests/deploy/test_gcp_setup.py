@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,44 +20,13 @@ import pytest
 
 from tests.deploy.gcloud_cli import check_call, cli_env, config_dir, unknown_fields
 from tests.deploy.harness import REPO
+from tests.deploy.stand_ins import FAKE_GCLOUD, FAKE_GH, install_tool
 from tests.fakes.iap_iam import FakeIapIam
 
 HOST_KEY = "AAAAC3NzaC1lZDI1NTE5AAAAIGx0ZXN0LWhvc3Qta2V5LW5vdC1hLXJlYWwtb25l"
 TOKEN = "fake-access-token"
 CHANNEL = "projects/my-project/notificationChannels/4242"
 CHECK = "projects/my-project/uptimeCheckConfigs/chatbot-healthz-1a2b"
-FAKE_GCLOUD = r"""#!/usr/bin/env bash
-# Records the call; `describe` and `list` find things only when FAKE_EXISTS=1; some reads answer fixed values.
-printf '%s\n' "$*" >>"$FAKE_LOG"
-printf '%q ' "$@" >>"$FAKE_ARGV"; printf '\n' >>"$FAKE_ARGV"
-# The files handed to gcloud (rendered in a temporary folder the script removes): kept for the test.
-prev=
-for a; do
-  case $prev in
-    --config-from-file | --policy-from-file) mkdir -p "$FAKE_DIR/files"; cp "$a" "$FAKE_DIR/files/" ;;
-  esac
-  prev=$a
-done
-args=" $* "
-case $args in
-  *" projects describe "*) echo 123456789012; exit 0 ;;
-  *" auth print-access-token "*) echo "$FAKE_TOKEN"; exit 0 ;;
-  *" addresses describe "*)
-    [ "$FAKE_EXISTS" = 1 ] || [ -f "$FAKE_DIR/address" ] || exit 1; echo 203.0.113.10; exit 0 ;;
-  *" addresses create "*) touch "$FAKE_DIR/address"; exit 0 ;;
-  *" get-guest-attributes "*) printf 'ssh-ed25519\t%s\n' "$FAKE_HOST_KEY"; exit 0 ;;
-  *" channels create "*) echo "$FAKE_CHANNEL"; exit 0 ;;
-  *" channels list "*) [ "$FAKE_EXISTS" != 1 ] || echo "$FAKE_CHANNEL"; exit 0 ;;
-  *" uptime create "*) echo "$FAKE_CHECK"; exit 0 ;;
-  *" uptime list-configs "*) [ "$FAKE_EXISTS" != 1 ] || echo "$FAKE_CHECK"; exit 0 ;;
-  *" policies list "*) [ "$FAKE_EXISTS" != 1 ] || echo "projects/my-project/alertPolicies/77"; exit 0 ;;
-  *" describe "*) [ "$FAKE_EXISTS" = 1 ]; exit ;;
-esac
-"""
-FAKE_GH = r"""#!/usr/bin/env bash
-printf 'gh %s\n' "$*" >>"$FAKE_LOG"
-if [ "$1" = secret ]; then printf 'stdin %s\n' "$(head -c 40)" >>"$FAKE_LOG"; fi
-"""
 STEPS_CREATING = (
     "artifacts repositories create chatbot --location europe-west9 --repository-format docker",
     "iam service-accounts create chatbot-vm",
@@ -80,11 +48,6 @@ STEPS_CREATING = (
 )
 
 
-def _tool(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8")
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-
-
 @pytest.fixture
 def iap() -> Iterator[FakeIapIam]:
     with FakeIapIam(token=TOKEN) as fake:
@@ -95,8 +58,8 @@ def iap() -> Iterator[FakeIapIam]:
 def setup_env(tmp_path: Path, iap: FakeIapIam) -> dict[str, str]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    _tool(bin_dir / "gcloud", FAKE_GCLOUD)
-    _tool(bin_dir / "gh", FAKE_GH)
+    install_tool(bin_dir / "gcloud", FAKE_GCLOUD)
+    install_tool(bin_dir / "gh", FAKE_GH)
     env_file = tmp_path / ".env.production"
     env_file.write_text("API_KEY=0123456789abcdef\nOPENAI_API_KEY=\n", encoding="utf-8")
     return {

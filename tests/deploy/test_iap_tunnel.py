@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shlex
-import stat
 import subprocess
 from pathlib import Path
 
@@ -19,25 +18,10 @@ import pytest
 
 from tests.deploy.gcloud_cli import check_call
 from tests.deploy.harness import Outcome, Rehearsal
+from tests.deploy.stand_ins import IAP_TUNNEL, install_tool
 
 pytestmark = [pytest.mark.deploy, pytest.mark.timeout(600)]
 
-STAND_IN = r"""#!/usr/bin/env bash
-# gcloud compute start-iap-tunnel INSTANCE PORT --listen-on-stdin ...: relays stdin/stdout to 127.0.0.1:PORT.
-printf '%q ' "$@" >>"$TUNNEL_LOG"; printf '\n' >>"$TUNNEL_LOG"
-[ "$1 $2" = "compute start-iap-tunnel" ] || exit 2
-exec python3 -c '
-import os, socket, sys, threading
-conn = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-def upstream():
-    while data := os.read(0, 65536):
-        conn.sendall(data)
-    conn.shutdown(socket.SHUT_WR)
-threading.Thread(target=upstream, daemon=True).start()
-while data := conn.recv(65536):
-    os.write(1, data)
-' "$4"
-"""
 IAP = {
     "DEPLOY_IAP_INSTANCE": "chatbot-vm",
     "DEPLOY_IAP_ZONE": "europe-west9-a",
@@ -48,8 +32,7 @@ IAP = {
 def _tunnel_env(tmp_path: Path) -> dict[str, str]:
     stand_in = tmp_path / "bin/gcloud"
     stand_in.parent.mkdir(exist_ok=True)
-    stand_in.write_text(STAND_IN, encoding="utf-8")
-    stand_in.chmod(stand_in.stat().st_mode | stat.S_IXUSR)
+    install_tool(stand_in, IAP_TUNNEL)
     return {
         **IAP,
         "PATH": f"{stand_in.parent}:{os.environ['PATH']}",

@@ -25,7 +25,7 @@ deploy: ## build, push and deploy this checkout's commit to the VM (what the Dep
 	export TAG=$${TAG:-$$(git rev-parse HEAD)} MOVING_TAG=$${MOVING_TAG:-main}; \
 	deploy/build-push.sh && deploy/release.sh
 
-deploy-only: ## put an already-pushed commit on the VM again (TAG=<sha>), e.g. to roll back by hand
+deploy-only: ## put an already-pushed commit on the VM again (TAG=<sha>, e.g. to roll back by hand; TAG=current: the live one, latest secrets)
 	@$(deploy_env); : "$${TAG:?give TAG=<commit sha> of images already in the registry}"; deploy/release.sh
 
 test-deploy: install ## the deploy rehearsal only (local registry + SSH + the real stack)

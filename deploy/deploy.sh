@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
-# Runs ON THE VM: brings up the release shipped to DIR/releases/TAG with `docker compose up --wait`, probes it
-# through Nginx over HTTPS, and on any failure brings the previous release back and exits non-zero.
+# Runs ON THE VM: refreshes .env from Secret Manager, brings up the release shipped to DIR/releases/TAG with
+# `docker compose up --wait`, probes it through Nginx over HTTPS, and on any failure brings the previous release
+# (and the previous .env) back and exits non-zero.
 #
 #   deploy.sh --dir /opt/chatbot --registry REGION-docker.pkg.dev/PROJECT/REPO [--project chatbot-mvp]
-#             [--wait-timeout 120] [--keep 5] TAG
+#             [--wait-timeout 120] [--keep 5] TAG|current
+#
+# `current` redeploys the live release as it was shipped: what deploy/rotate.sh does after a new secret version,
+# so that new secrets reach the containers through the same rollout as a release.
 #
 # Layout of DIR (see docs/deploy.md):
-#   .env                 VM-local settings and secrets; never shipped, never in git
+#   deploy.conf          this script's VM-local settings (vm-bootstrap.sh writes it from the instance metadata):
+#                          ENV_SECRET=NAME        the Secret Manager secret holding .env (none: .env is VM-local)
+#                          CLOUDSDK_CONFIG=PATH   a gcloud configuration folder to use instead of the user's own
+#   .env                 settings and secrets: the latest version of ENV_SECRET, fetched by every deploy (mode 600);
+#                        never shipped, never in git. .env.previous: the one before, while a deploy may roll back
 #   certs/               TLS certificate and key for Nginx (VM-local; a self-signed pair is made when missing)
 #   compose.vm.yaml      optional VM-local compose override (e.g. logging options); never shipped
 #   faq/                 optional: the site owner's FAQ, edited on the VM; without it, the release's own faq/ is used
 #   releases/TAG/        what CI shipped for that commit: compose.yaml, faq/, deploy/deploy.sh, scripts/certs.sh
 #   current -> releases/TAG      the release that last passed its probes
 #   releases.log         "UTC-time TAG" for every release that went live, newest last
-# Exit codes: 0 live; 1 failed and the previous release runs again (or there was none); 2 the rollback failed too;
-# 64 bad usage.
+# Exit codes: 0 live; 1 failed and the previous release (and .env) runs again, or there was none; 2 the rollback
+# failed too; 64 bad usage.
+# Secret values never appear in arguments or logs: gcloud writes them to a 0600 file, compose reads .env itself.
 set -euo pipefail
 
 DIR=/opt/chatbot
@@ -26,7 +35,7 @@ TAG=
 
 say() { printf 'deploy: %s\n' "$*" >&2; }
 die() { say "$*"; exit 64; }
-usage() { sed -n '5,6p' "$0" >&2; exit 64; }
+usage() { sed -n '6,7p' "$0" >&2; exit 64; }
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -48,12 +57,81 @@ if [ -z "$TAG" ] || [ -z "$REGISTRY" ]; then usage; fi
 [[ $WAIT_TIMEOUT =~ ^[1-9][0-9]*$ && $KEEP =~ ^[1-9][0-9]*$ ]] || die "--wait-timeout and --keep take positive integers"
 
 cd "$DIR"
-[ -f "releases/$TAG/compose.yaml" ] || die "no release shipped for $TAG in $DIR/releases/$TAG"
-[ -f .env ] || die "$DIR/.env is missing: it holds the VM's settings and secrets (see docs/deploy.md)"
-
-# One deploy at a time on this VM, whether started by the workflow or by hand; a second one waits its turn.
+# One deploy at a time on this VM, whether started by the workflow, by hand or by a key rotation; a second one
+# waits its turn.
 exec 9>"$DIR/.deploy.lock"
 flock -w 600 9 || die "another deploy still holds $DIR/.deploy.lock after 10 minutes"
+
+if [ "$TAG" = current ]; then
+  [ -L current ] || die "no live release to redeploy in $DIR"
+  TAG=$(basename "$(readlink current)")
+fi
+[ -f "releases/$TAG/compose.yaml" ] || die "no release shipped for $TAG in $DIR/releases/$TAG"
+
+ENV_SECRET=
+read_conf() { # deploy.conf: only the settings this script knows, never executed as shell code
+  local key value
+  [ -f deploy.conf ] || return 0
+  while IFS='=' read -r key value; do
+    case $key in
+      ENV_SECRET) ENV_SECRET=$value ;;
+      CLOUDSDK_CONFIG) export CLOUDSDK_CONFIG=$value ;;
+    esac
+  done <deploy.conf
+}
+read_conf
+# A VM bootstrapped before deploy.conf existed: the secret's name is still in its instance metadata.
+if [ -z "$ENV_SECRET" ] && [ ! -f deploy.conf ] && grep -qs Google /sys/class/dmi/id/product_name; then
+  ENV_SECRET=$(curl -fsS -m 5 -H 'Metadata-Flavor: Google' \
+    http://metadata.google.internal/computeMetadata/v1/instance/attributes/env-secret 2>/dev/null) || ENV_SECRET=
+fi
+[[ -z $ENV_SECRET || $ENV_SECRET =~ ^[A-Za-z0-9_/-]+$ ]] || die "deploy.conf: not a secret name: $ENV_SECRET"
+
+ENV_CHANGED=
+# shellcheck disable=SC2317 # run by the EXIT trap
+cleanup() { rm -f "$DIR/.env.incoming" "$DIR/.env.incoming.json"; }
+trap cleanup EXIT
+
+refresh_env() { # .env <- the latest version of ENV_SECRET; any failure keeps the current .env
+  [ -n "$ENV_SECRET" ] || return 0
+  local json=$DIR/.env.incoming.json new=$DIR/.env.incoming flat version
+  # The JSON form names the version with its payload (base64), so the log can say which one runs. umask 077: the
+  # files are the owner's alone from their first byte; nothing secret goes through an argument.
+  if ! (umask 077 && timeout 120 gcloud secrets versions access latest --secret "$ENV_SECRET" --format json \
+    --quiet >"$json"); then
+    say "WARNING: could not read the secret $ENV_SECRET from Secret Manager; keeping the current .env"
+    return 0
+  fi
+  flat=$(tr -d ' \n' <"$json")
+  version=
+  [[ $flat =~ \"name\":\"[^\"]*/versions/([0-9]+)\" ]] && version=${BASH_REMATCH[1]}
+  if ! [[ $flat =~ \"data\":\"([A-Za-z0-9+/=]+)\" ]] ||
+    ! (umask 077 && printf '%s' "${BASH_REMATCH[1]}" | base64 -d >"$new") || [ ! -s "$new" ]; then
+    say "WARNING: the latest version of $ENV_SECRET is empty or unreadable; keeping the current .env"
+    return 0
+  fi
+  if [ -f .env ] && cmp -s "$new" .env; then
+    say ".env: version ${version:-?} of $ENV_SECRET, unchanged"
+    return 0
+  fi
+  # Kept until this deploy is over: a new version that does not come up healthy is rolled back with the release.
+  if [ -f .env ]; then cp -p .env .env.previous; fi
+  mv -f "$new" .env
+  ENV_CHANGED=1
+  say ".env: version ${version:-?} of $ENV_SECRET (changed)"
+}
+
+restore_env() {
+  [ -n "$ENV_CHANGED" ] || return 0
+  if [ -f .env.previous ]; then
+    mv -f .env.previous .env
+    say "restored the previous .env: the new version of $ENV_SECRET did not come up healthy"
+  fi
+  ENV_CHANGED=
+}
+
+refresh_env
+[ -f .env ] || die "$DIR/.env is missing: it holds the VM's settings and secrets (see docs/deploy.md)"
 
 # Compose resolves relative paths (env_file: .env, ./certs) against the release folder, so each release sees the
 # VM-local files through links. Per-release folders mean a rollback also gets back its own compose file and config.
@@ -110,14 +188,20 @@ probe() { # tag: the public routes answer through Nginx over TLS
   say "healthy: $base/healthz and $base/ answer"
 }
 
+rollout() { # tag: replaces the running containers with the release's, and waits for their healthchecks
+  # The one step that touches what serves clients: releases, rollbacks and secret rotations (deploy/rotate.sh)
+  # all go through it, so a rollout that replaces replicas one at a time will serve all three.
+  say "up $1 (project $PROJECT, waiting up to ${WAIT_TIMEOUT}s for health)"
+  # --no-build/--pull never: the VM runs exactly the images CI built and pushed; it never builds or guesses.
+  compose "$1" up --detach --wait --wait-timeout "$WAIT_TIMEOUT" --no-build --pull never --remove-orphans \
+    || { say "services of $1 did not become healthy"; return 1; }
+}
+
 bring_up() { # tag, pull-mode
   local tag=$1
   link_vm_files "$DIR/releases/$tag"
   pull_images "$tag" "$2" || return 1
-  say "up $tag (project $PROJECT, waiting up to ${WAIT_TIMEOUT}s for health)"
-  # --no-build/--pull never: the VM runs exactly the images CI built and pushed; it never builds or guesses.
-  compose "$tag" up --detach --wait --wait-timeout "$WAIT_TIMEOUT" --no-build --pull never --remove-orphans \
-    || { say "services of $tag did not become healthy"; return 1; }
+  rollout "$tag" || return 1
   probe "$tag"
 }
 
@@ -154,6 +238,7 @@ say "release $TAG (live now: ${PREV:-none})"
 if bring_up "$TAG" always; then
   ln -sfn "releases/$TAG" current.tmp && mv -T current.tmp current
   printf '%s %s\n' "$(date -u +%FT%TZ)" "$TAG" >>releases.log
+  rm -f .env.previous
   prune
   say "release $TAG is live ($((SECONDS - started))s)"
   exit 0
@@ -161,14 +246,17 @@ fi
 
 say "release $TAG FAILED after $((SECONDS - started))s"
 diagnose "$TAG"
-if [ -z "$PREV" ] || [ "$PREV" = "$TAG" ]; then
+had_new_env=$ENV_CHANGED
+restore_env
+# The same release again is a rollback too when what changed was .env (a redeploy for a new secret version).
+if [ -z "$PREV" ] || { [ "$PREV" = "$TAG" ] && [ -z "$had_new_env" ]; }; then
   say "no earlier release to roll back to"
   exit 1
 fi
 rollback_start=$SECONDS
-say "rolling back to $PREV"
+say "rolling back to $PREV${had_new_env:+ with the previous .env}"
 if bring_up "$PREV" missing; then
-  say "rolled back: $PREV is live again ($((SECONDS - rollback_start))s); $TAG was not deployed"
+  say "rolled back: $PREV is live again ($((SECONDS - rollback_start))s); $TAG was not deployed${had_new_env:+ with the new .env}"
   exit 1
 fi
 diagnose "$PREV"

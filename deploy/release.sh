@@ -3,9 +3,15 @@
 # host key pinned, then runs deploy/deploy.sh there. Its exit code is deploy.sh's: non-zero turns the workflow red.
 #
 # Settings (environment):
-#   TAG                 the image tag to deploy: the commit SHA the images were pushed under (required)
+#   TAG                 the image tag to deploy: the commit SHA the images were pushed under (required). `current`:
+#                       nothing is shipped, the live release is deployed again as it is on the VM, with the latest
+#                       secrets (what deploy/rotate.sh does)
 #   REGISTRY            where the images are, e.g. europe-west9-docker.pkg.dev/PROJECT/REPOSITORY (required)
-#   DEPLOY_HOST         the VM's address (required)            DEPLOY_PORT   SSH port (22)
+#   DEPLOY_HOST         the VM's address (required), also the name its pinned host key is filed under
+#   DEPLOY_PORT         SSH port (22)
+#   DEPLOY_IAP_INSTANCE, DEPLOY_IAP_ZONE, DEPLOY_IAP_PROJECT   when set: reach the VM through an IAP TCP tunnel
+#                       (`gcloud compute start-iap-tunnel`, with gcloud's current credentials) instead of directly;
+#                       the host key is checked the same way
 #   DEPLOY_USER         the VM account that runs Docker (deploy)
 #   DEPLOY_SSH_KEY      file holding the private key for DEPLOY_USER (required)
 #   DEPLOY_KNOWN_HOSTS  file holding the VM's host key line(s) (required): nothing else is trusted
@@ -27,6 +33,7 @@ DEPLOY_DIR=${DEPLOY_DIR:-/opt/chatbot}
 DEPLOY_PROJECT=${DEPLOY_PROJECT:-chatbot-mvp}
 DEPLOY_WAIT_TIMEOUT=${DEPLOY_WAIT_TIMEOUT:-120}
 DEPLOY_KEEP=${DEPLOY_KEEP:-5}
+DEPLOY_IAP_INSTANCE=${DEPLOY_IAP_INSTANCE:-}
 
 say() { printf 'release: %s\n' "$*" >&2; }
 [[ $TAG =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || { say "not a valid image tag: $TAG"; exit 64; }
@@ -46,13 +53,34 @@ ssh_opts=(
   -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$DEPLOY_KNOWN_HOSTS" -o GlobalKnownHostsFile=/dev/null
   -o UpdateHostKeys=no -o ConnectTimeout=15 -o ServerAliveInterval=15 -o ServerAliveCountMax=4
 )
+if [ -n "$DEPLOY_IAP_INSTANCE" ]; then
+  : "${DEPLOY_IAP_ZONE:?set DEPLOY_IAP_ZONE to the zone of the VM}" "${DEPLOY_IAP_PROJECT:?set DEPLOY_IAP_PROJECT}"
+  # ssh runs the ProxyCommand through a shell: only plain names may go into it.
+  for v in "$DEPLOY_IAP_INSTANCE" "$DEPLOY_IAP_ZONE" "$DEPLOY_IAP_PROJECT"; do
+    [[ $v =~ ^[a-z][a-z0-9.:-]*$ ]] || { say "not a plain GCP name: $v"; exit 64; }
+  done
+  # The SSH port is open to Google's IAP range only (gcp-setup.sh firewall): the tunnel carries the SSH session,
+  # authorised by IAM (roles/iap.tunnelResourceAccessor on this VM). --listen-on-stdin: gcloud's own way of
+  # serving as a ProxyCommand (what `gcloud compute ssh --tunnel-through-iap` runs).
+  ssh_opts+=(-o "ProxyCommand=gcloud compute start-iap-tunnel $DEPLOY_IAP_INSTANCE %p --listen-on-stdin \
+--zone=$DEPLOY_IAP_ZONE --project=$DEPLOY_IAP_PROJECT --verbosity=warning")
+fi
 remote() { # the command words are quoted here, so that the remote shell sees them exactly
   # shellcheck disable=SC2029 # expanding on this side is the point: printf %q quotes each word for the remote shell
   ssh "${ssh_opts[@]}" "$DEPLOY_USER@$DEPLOY_HOST" "$(printf '%q ' "$@")"
 }
 
-rel=$DEPLOY_DIR/releases/$TAG
 started=$SECONDS
+if [ "$TAG" = current ]; then
+  say "deploying the live release again on $DEPLOY_USER@$DEPLOY_HOST (latest secrets, nothing shipped)"
+  rc=0
+  remote "$DEPLOY_DIR/current/deploy/deploy.sh" --dir "$DEPLOY_DIR" --registry "$REGISTRY" \
+    --project "$DEPLOY_PROJECT" --wait-timeout "$DEPLOY_WAIT_TIMEOUT" --keep "$DEPLOY_KEEP" current || rc=$?
+  say "deploy.sh exited $rc after $((SECONDS - started))s"
+  exit "$rc"
+fi
+
+rel=$DEPLOY_DIR/releases/$TAG
 say "shipping ${SHIP[*]} to $DEPLOY_USER@$DEPLOY_HOST:$rel"
 # Unpack beside the final folder and rename, so that a cut connection never leaves a half-written release.
 # One line (no newline to quote): the remote login shell may be any POSIX sh before it starts bash.

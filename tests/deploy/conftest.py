@@ -5,10 +5,11 @@ in the known_hosts file the tool writes). The registry is the docker-sandbox reg
 session deploys into its own temporary folder, under its own compose project name, registry path and free
 loopback ports, so that it can share the Docker engine with other stacks; everything is removed at the end.
 
-The VM's one-time setup is done here the way docs/deploy.md does it on a real VM: a `.env` (pointing the
-chatbot at a fake OpenAI) and a VM-local `compose.vm.yaml` that adds the fake OpenAI as a service (from the
-first release's chatbot image, with tests/fakes mounted).
-The first deploy makes the self-signed certificate, as on a new VM.
+The VM's one-time setup is done here the way docs/deploy.md does it on a real VM: its `.env` (pointing the
+chatbot at a fake OpenAI) goes to Secret Manager (a fake of its API, reached by the real gcloud on both
+sides), `deploy.conf` names that secret, and a VM-local `compose.vm.yaml` adds the fake OpenAI as a service
+(from the first release's chatbot image, with tests/fakes mounted). The first deploy fetches `.env` and makes
+the self-signed certificate, as on a new VM. One rehearsal VM serves the whole session.
 
 Without the docker-sandbox tool (DOCKER_SANDBOX, default ../shared/tools/docker-sandbox) or a Docker engine
 the tests are skipped, except in CI (CI=true), where that fails them. DEPLOY_KEEP=1 leaves everything in
@@ -30,18 +31,22 @@ from pathlib import Path
 
 import pytest
 
+from tests.deploy.gcloud_cli import sdk_root
 from tests.deploy.harness import (
     ARTIFACTS,
     REGISTRY_HOST,
     REPO,
     TIMINGS,
+    Outcome,
     Rehearsal,
     Sandbox,
     delete_from_registry,
     run,
+    timed,
     unavailable,
     vm_setup,
 )
+from tests.deploy.secrets_harness import FakeSecretManager
 from tests.processes import free_ports
 
 
@@ -74,8 +79,18 @@ def sandbox() -> Sandbox:
     )
 
 
-@pytest.fixture(scope="module")
-def rehearsal(sandbox: Sandbox) -> Iterator[Rehearsal]:
+@pytest.fixture(scope="session")
+def secret_manager() -> Iterator[FakeSecretManager]:
+    sdk_root()  # the real gcloud reads and writes the secrets: skipped (or failed in CI) without it
+    fake = FakeSecretManager()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture(scope="session")
+def rehearsal(sandbox: Sandbox, secret_manager: FakeSecretManager) -> Iterator[Rehearsal]:
     probe = run(["docker", "info", "--format", "{{.ServerVersion}}"], timeout=30)
     if probe.returncode != 0:
         unavailable("no Docker engine answers")
@@ -85,9 +100,11 @@ def rehearsal(sandbox: Sandbox) -> Iterator[Rehearsal]:
     first_tag = head if re.fullmatch(r"[0-9a-f]{40}", head) else hashlib.sha1(name.encode()).hexdigest()  # noqa: S324
     vm_dir = Path(tempfile.mkdtemp(prefix=f"{name}-vm-"))
     http_port, https_port = free_ports(2)
-    vm_setup(vm_dir, f"{REGISTRY_HOST}/{name}", http_port, https_port)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "DOCKER_HOST"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "DOCKER_HOST", "CLOUDSDK_"))}
     r = Rehearsal(sandbox, name, vm_dir, http_port, https_port, first_tag, env)
+    vm_gcloud = secret_manager.gcloud_config(vm_dir / "gcloud")
+    dotenv = vm_setup(vm_dir, f"{REGISTRY_HOST}/{name}", http_port, https_port, r.secret, vm_gcloud)
+    secret_manager.add_version(r.secret, dotenv)
     try:
         yield r
     finally:
@@ -107,6 +124,19 @@ def rehearsal(sandbox: Sandbox) -> Iterator[Rehearsal]:
                 run(["docker", "image", "rm", *ours], timeout=120)
             delete_from_registry(name)
             shutil.rmtree(vm_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def first_release(rehearsal: Rehearsal) -> tuple[Outcome, Outcome]:
+    """The first commit built, pushed and deployed: (build-push, release)."""
+    build = timed(rehearsal.build_push, rehearsal.first_tag)
+    assert build.result.returncode == 0, build.output
+    rehearsal.push_fake_upstream()
+    release = timed(rehearsal.release, rehearsal.first_tag)
+    TIMINGS["build+push (both images)"] = build.seconds
+    TIMINGS["release: ship + deploy.sh to healthy"] = release.seconds
+    TIMINGS["push to healthy (build+push+release)"] = build.seconds + release.seconds
+    return build, release
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -23,6 +23,7 @@ REGISTRY_HOST = "127.0.0.1:5000"
 IMAGES = ("chatbot", "chatbot-nginx")
 FAKE_IMAGE = "fake-openai:rehearsal"
 API_KEY = "deploy-rehearsal-key"
+OPENAI_KEY = "sk-deploy-rehearsal"
 MOVING_TAG = "main"
 #: Seconds deploy.sh waits for the services' healthchecks (production default: 120).
 WAIT_TIMEOUT = 90
@@ -70,6 +71,8 @@ class Rehearsal:
     https_port: int
     first_tag: str
     env: dict[str, str] = field(repr=False)
+    #: The client key the tests use; a rotation (test_secrets.py) replaces it.
+    api_key: str = field(default=API_KEY, repr=False)
 
     @property
     def registry(self) -> str:
@@ -96,10 +99,14 @@ class Rehearsal:
         }
         return run(["bash", str(source / "deploy/build-push.sh")], timeout=900, env=env)
 
-    def release(
-        self, tag: str, known_hosts: Path | None = None, keep: int = 5
-    ) -> subprocess.CompletedProcess[str]:
-        env = {
+    @property
+    def secret(self) -> str:
+        """The Secret Manager secret holding this VM's .env."""
+        return f"{self.name}-env"
+
+    def release_env(self, tag: str, known_hosts: Path | None = None, keep: int = 5) -> dict[str, str]:
+        """release.sh's settings for this VM (also what deploy/rotate.sh hands it)."""
+        return {
             **self.env,
             "TAG": tag,
             "REGISTRY": self.registry,
@@ -113,6 +120,16 @@ class Rehearsal:
             "DEPLOY_WAIT_TIMEOUT": str(WAIT_TIMEOUT),
             "DEPLOY_KEEP": str(keep),
         }
+
+    def release(
+        self,
+        tag: str,
+        known_hosts: Path | None = None,
+        keep: int = 5,
+        extra_env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """deploy/release.sh for `tag` (`current`: the live release again, with the latest secrets)."""
+        env = {**self.release_env(tag, known_hosts, keep), **(extra_env or {})}
         return run(["bash", str(REPO / "deploy/release.sh")], timeout=WAIT_TIMEOUT * 2 + 120, env=env)
 
     def retag_push(self, source: str, target: str) -> None:
@@ -154,13 +171,16 @@ class Rehearsal:
         return tags or []
 
 
-def vm_setup(vm_dir: Path, registry: str, http_port: int, https_port: int) -> None:
-    """What an operator does once on a new VM (docs/deploy.md), with a fake OpenAI instead of OpenAI."""
+def vm_setup(
+    vm_dir: Path, registry: str, http_port: int, https_port: int, secret: str, gcloud_config: Path
+) -> str:
+    """What an operator does once on a new VM (docs/deploy.md), with a fake OpenAI instead of OpenAI; returns
+    the .env to store in Secret Manager (the first deploy fetches it: no .env is written here)."""
     (vm_dir / "fakes").mkdir()
     shutil.copy2(REPO / "tests/fakes/openai_server.py", vm_dir / "fakes/openai_server.py")
     env_lines = {
         "API_KEY": API_KEY,
-        "OPENAI_API_KEY": "sk-deploy-rehearsal",
+        "OPENAI_API_KEY": OPENAI_KEY,
         "OPENAI_BASE_URL": "http://fake-openai:8081/v1",
         "HTTP_PORT": str(http_port),
         "HTTPS_PORT": str(https_port),
@@ -170,9 +190,11 @@ def vm_setup(vm_dir: Path, registry: str, http_port: int, https_port: int) -> No
         # No certs/ folder: the first deploy makes the self-signed pair, as on a new VM.
         "CERT_HOSTS": "localhost",
     }
-    env_file = vm_dir / ".env"
-    env_file.write_text("".join(f"{k}={v}\n" for k, v in env_lines.items()), encoding="utf-8")
-    env_file.chmod(0o600)
+    # What vm-bootstrap.sh writes from the instance metadata, plus the gcloud configuration that reaches the
+    # fake Secret Manager (on a VM, gcloud's own, with the VM's service account).
+    (vm_dir / "deploy.conf").write_text(
+        f"ENV_SECRET={secret}\nCLOUDSDK_CONFIG={gcloud_config}\n", encoding="utf-8"
+    )
     # The fake runs from the first release's chatbot image, pushed under its own name (FAKE_IMAGE) once built:
     # releases come and go, and are pruned, while the upstream stays.
     fake = {
@@ -180,7 +202,7 @@ def vm_setup(vm_dir: Path, registry: str, http_port: int, https_port: int) -> No
             "fake-openai": {
                 "image": f"{registry}/{FAKE_IMAGE}",
                 "entrypoint": ["python", "/fakes/openai_server.py"],
-                "command": ["--host", "0.0.0.0", "--port", "8081", "--api-key", "sk-deploy-rehearsal"],
+                "command": ["--host", "0.0.0.0", "--port", "8081", "--api-key", OPENAI_KEY],
                 "volumes": [f"{vm_dir / 'fakes'}:/fakes:ro"],
                 "read_only": True,
                 "healthcheck": {
@@ -194,6 +216,7 @@ def vm_setup(vm_dir: Path, registry: str, http_port: int, https_port: int) -> No
     }
     # JSON is YAML: no YAML writer needed.
     (vm_dir / "compose.vm.yaml").write_text(json.dumps(fake, indent=2), encoding="utf-8")
+    return "".join(f"{k}={v}\n" for k, v in env_lines.items())
 
 
 def delete_from_registry(name: str) -> None:

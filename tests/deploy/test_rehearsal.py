@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.harness import (
-    API_KEY,
     IMAGES,
     MOVING_TAG,
     REPO,
@@ -41,22 +40,9 @@ BUILD_INPUTS = (
 )
 
 
-@pytest.fixture(scope="module")
-def first_release(rehearsal: Rehearsal) -> tuple[Outcome, Outcome]:
-    """The first commit built, pushed and deployed: (build-push, release)."""
-    build = timed(rehearsal.build_push, rehearsal.first_tag)
-    assert build.result.returncode == 0, build.output
-    rehearsal.push_fake_upstream()
-    release = timed(rehearsal.release, rehearsal.first_tag)
-    TIMINGS["build+push (both images)"] = build.seconds
-    TIMINGS["release: ship + deploy.sh to healthy"] = release.seconds
-    TIMINGS["push to healthy (build+push+release)"] = build.seconds + release.seconds
-    return build, release
-
-
 def _chat(rehearsal: Rehearsal, message: str) -> str:
     with rehearsal.client() as client:
-        response = client.post("/chat", json={"message": message}, headers={"x-api-key": API_KEY})
+        response = client.post("/chat", json={"message": message}, headers={"x-api-key": rehearsal.api_key})
     assert response.status_code == 200, response.text
     reply = response.json()["reply"]
     assert isinstance(reply, str)

@@ -163,7 +163,10 @@ pull_images() { # tag, always|missing
   # `compose pull` only warns when a service that also has a build section fails to pull; a missing image must
   # stop the deploy here, before anything running is touched.
   while read -r img; do
-    if [ "$mode" = missing ] && docker image inspect "$img" >/dev/null 2>&1; then continue; fi
+    # Ours are pulled as asked; a third-party image (Redis) only when it is not here yet.
+    if { [ "$mode" = missing ] || [[ $img != "$REGISTRY"/* ]]; } && docker image inspect "$img" >/dev/null 2>&1; then
+      continue
+    fi
     say "pull $img"
     docker pull --quiet "$img" >/dev/null || { say "cannot pull $img"; return 1; }
   done < <(compose "$tag" config --images)

@@ -76,6 +76,7 @@ def sandbox() -> Sandbox:
         known_hosts=Path(options["UserKnownHostsFile"]),
         python_image=os.environ.get("PYTHON_IMAGE") or exports.get("PYTHON_IMAGE", "python:3.13-slim"),
         nginx_image=os.environ.get("NGINX_IMAGE") or exports.get("NGINX_IMAGE", "nginx:stable"),
+        redis_image=os.environ.get("REDIS_IMAGE") or exports.get("REDIS_IMAGE", "redis:7-alpine"),
     )
 
 
@@ -103,7 +104,9 @@ def rehearsal(sandbox: Sandbox, secret_manager: FakeSecretManager) -> Iterator[R
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "DOCKER_HOST", "CLOUDSDK_"))}
     r = Rehearsal(sandbox, name, vm_dir, http_port, https_port, first_tag, env)
     vm_gcloud = secret_manager.gcloud_config(vm_dir / "gcloud")
-    dotenv = vm_setup(vm_dir, f"{REGISTRY_HOST}/{name}", http_port, https_port, r.secret, vm_gcloud)
+    dotenv = vm_setup(
+        vm_dir, f"{REGISTRY_HOST}/{name}", http_port, https_port, r.secret, vm_gcloud, sandbox.redis_image
+    )
     secret_manager.add_version(r.secret, dotenv)
     try:
         yield r

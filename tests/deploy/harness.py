@@ -58,6 +58,7 @@ class Sandbox:
     known_hosts: Path
     python_image: str
     nginx_image: str
+    redis_image: str
 
 
 @dataclass
@@ -172,7 +173,13 @@ class Rehearsal:
 
 
 def vm_setup(
-    vm_dir: Path, registry: str, http_port: int, https_port: int, secret: str, gcloud_config: Path
+    vm_dir: Path,
+    registry: str,
+    http_port: int,
+    https_port: int,
+    secret: str,
+    gcloud_config: Path,
+    redis_image: str,
 ) -> str:
     """What an operator does once on a new VM (docs/deploy.md), with a fake OpenAI instead of OpenAI; returns
     the .env to store in Secret Manager (the first deploy fetches it: no .env is written here)."""
@@ -189,6 +196,8 @@ def vm_setup(
         "WORKERS": "1",
         # No certs/ folder: the first deploy makes the self-signed pair, as on a new VM.
         "CERT_HOSTS": "localhost",
+        # On a VM, compose pulls the official Redis image; here the stand-in is already on the engine.
+        "REDIS_IMAGE": redis_image,
     }
     # What vm-bootstrap.sh writes from the instance metadata, plus the gcloud configuration that reaches the
     # fake Secret Manager (on a VM, gcloud's own, with the VM's service account).

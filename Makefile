@@ -30,13 +30,13 @@ run: install ## run the service on this machine (python -m chatbot; reads .env)
 	$(PY) -m chatbot
 
 lint: install ## ruff and mypy
-	$(VENV)/bin/ruff check chatbot tests bench
-	$(VENV)/bin/ruff format --check chatbot tests bench
-	$(VENV)/bin/mypy chatbot tests bench
+	$(VENV)/bin/ruff check chatbot tests bench scripts
+	$(VENV)/bin/ruff format --check chatbot tests bench scripts
+	$(VENV)/bin/mypy chatbot tests bench scripts
 
 fmt: install ## format and autofix with ruff
-	$(VENV)/bin/ruff format chatbot tests bench
-	$(VENV)/bin/ruff check --fix chatbot tests bench
+	$(VENV)/bin/ruff format chatbot tests bench scripts
+	$(VENV)/bin/ruff check --fix chatbot tests bench scripts
 
 test-unit: install ## unit tests only
 	$(PY) -m pytest tests/unit -q

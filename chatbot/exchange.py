@@ -21,6 +21,7 @@ from chatbot.replies import Origin, Piece, Prompt, Reply, Responder, replay
 from chatbot.state import (
     Check,
     Conversations,
+    FaqGaps,
     RateLimits,
     RedisLink,
     ReplyCache,
@@ -93,6 +94,7 @@ class ChatService:
         )
         self.limits = RateLimits(link)
         self.budget = TokenBudget(link, settings.daily_token_budget)
+        self.gaps = FaqGaps(link, days=settings.faq_gaps_days) if settings.faq_gaps else None
         cache = ReplyCache(link, settings)
         # Only model replies cost anything: offline answers are cheaper to compute than to fetch.
         self._cache = cache if cache.enabled and settings.provider is Provider.OPENAI else None
@@ -134,6 +136,8 @@ class ChatService:
         prompt = Prompt(chat.message, history, retrieve(index, self._settings, chat.message, history))
         if prompt.hits is not None:
             self._metrics.faq(bool(prompt.hits))
+            if not prompt.hits and self.gaps is not None:
+                await self.gaps.record(chat.message)
         cache_key = cached = None
         if self._cache is not None and not history:
             cache_key = self._cache.key(chat.message, index.digest if index is not None else "")

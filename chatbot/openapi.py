@@ -133,6 +133,30 @@ FEEDBACK: dict[str, Any] = {
         "comment": {"type": "string", "maxLength": 1000},
     },
 }
+FAQ_GAPS: dict[str, Any] = {
+    "type": "object",
+    "required": ["enabled", "days", "gaps"],
+    "properties": {
+        "enabled": {
+            "type": "boolean",
+            "description": "FAQ_GAPS: off by default (visitors' words are personal data)",
+        },
+        "days": {"type": "integer", "description": "How far back (FAQ_GAPS_DAYS)"},
+        "gaps": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["question", "count", "up", "down"],
+                "properties": {
+                    "question": {"type": "string", "description": "Normalised: lower case, single spaces"},
+                    "count": {"type": "integer"},
+                    "up": {"type": "integer", "description": "👍 on the replies it got"},
+                    "down": {"type": "integer", "description": "👎 on the replies it got"},
+                },
+            },
+        },
+    },
+}
 USAGE: dict[str, Any] = {
     "type": "object",
     "required": ["tokens_today", "budget"],

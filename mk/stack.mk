@@ -8,7 +8,7 @@ DOCKER_SANDBOX ?= $(abspath $(STACK_ROOT)/../shared/tools/docker-sandbox)
 COMPOSE_FILES ?= compose.yaml
 export COMPOSE_FILES
 
-.PHONY: up down logs ps certs deps-stack lint-stack
+.PHONY: up down logs ps certs faq-gaps deps-stack lint-stack
 
 deps: deps-stack
 lint: lint-stack
@@ -24,6 +24,9 @@ logs: ## follow the stack's logs (JSON lines from Nginx and the chatbot)
 
 ps: ## show the stack's containers and their health
 	@scripts/stack.sh ps
+
+faq-gaps: ## the questions the FAQ did not answer (FAQ_GAPS=true), from the running stack, as a table
+	@python3 scripts/faq_gaps.py
 
 certs: ## create a self-signed certificate in certs/ if none exists (SAN: localhost, 127.0.0.1, CERT_HOSTS)
 	@scripts/stack.sh certs

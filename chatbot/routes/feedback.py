@@ -59,10 +59,14 @@ async def feedback(request: Request) -> HTTPResponse:
     caller = request.ctx.caller
     if service.conversations.available:
         try:
-            if await service.conversations.messages(conversation_id, caller.id) is None:
-                raise ApiError(404, texts.CONVERSATION_NOT_FOUND)
+            messages = await service.conversations.messages(conversation_id, caller.id)
         except Unavailable:
-            pass  # Redis cannot tell now: a rating is worth keeping anyway
+            messages = []  # Redis cannot tell now: a rating is worth keeping anyway
+        if messages is None:
+            raise ApiError(404, texts.CONVERSATION_NOT_FOUND)
+        asked = [m["content"] for m in messages if m.get("role") == "user"]
+        if asked and service.gaps is not None:
+            await service.gaps.rated(str(asked[-1]), rating)
     request.app.ctx.metrics.feedback(rating)
     log.info(
         "feedback %s",

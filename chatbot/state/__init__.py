@@ -4,6 +4,7 @@ daily token budgets, the reply cache. All of it degrades to a working chat when 
 from chatbot.state.budget import TokenBudget, seconds_to_midnight
 from chatbot.state.cache import ReplyCache, normalise
 from chatbot.state.conversations import VALID_ID, Conversations, Thread, Unavailable, new_id
+from chatbot.state.gaps import FaqGaps, Gap
 from chatbot.state.limits import Check, Decision, RateLimits, address_bucket
 from chatbot.state.redis import RedisLink
 
@@ -12,6 +13,8 @@ __all__ = [
     "Check",
     "Conversations",
     "Decision",
+    "FaqGaps",
+    "Gap",
     "RateLimits",
     "RedisLink",
     "ReplyCache",

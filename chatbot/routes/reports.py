@@ -1,0 +1,39 @@
+"""GET /reports/faq-gaps: the questions the FAQ did not answer, most frequent first, with their ratings
+(FAQ_GAPS=true). For the site owner: the secret key only, never a widget token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json
+from sanic_ext import openapi
+from sanic_ext.extensions.openapi.definitions import Parameter, Response
+
+from chatbot.errors import ApiError
+from chatbot.exchange import ChatService
+from chatbot.openapi import FAQ_GAPS, KEY_ONLY, error_responses
+
+bp = Blueprint("reports")
+DEFAULT_LIMIT, MAX_LIMIT = 50, 500
+
+
+@bp.get("/reports/faq-gaps")
+@openapi.definition(
+    summary="Questions the FAQ did not answer, most frequent first (FAQ_GAPS=true)",
+    tag="Reports",
+    parameter=Parameter("limit", int, "query", description=f"At most this many (1-{MAX_LIMIT})"),
+    response=[Response({"application/json": FAQ_GAPS}, status=200), *error_responses(400, 401)],
+    secured=KEY_ONLY,
+)
+async def faq_gaps(request: Request) -> HTTPResponse:
+    raw = request.args.get("limit", str(DEFAULT_LIMIT))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ApiError(400, f"Le paramètre limit doit être un entier de 1 à {MAX_LIMIT}.")
+    service: ChatService = request.app.ctx.chat
+    settings = request.app.ctx.settings
+    body: dict[str, Any] = {"enabled": service.gaps is not None, "days": settings.faq_gaps_days, "gaps": []}
+    if service.gaps is not None:
+        gaps = await service.gaps.report(int(raw))
+        body["gaps"] = [{"question": g.question, "count": g.count, "up": g.up, "down": g.down} for g in gaps]
+    return json(body)

@@ -21,6 +21,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 REQUESTS = [
     "GET / (service is running)",
     "POST /chat (a question)",
+    "POST /chat (streaming)",
     "POST /chat without x-api-key",
     "POST /chat with a wrong x-api-key",
     "POST /chat without a message",
@@ -73,9 +74,9 @@ def test_the_collection_passes_against_the_stack_over_https(stack: Stack, tmp_pa
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run = report["run"]
     assert [e["item"]["name"] for e in run["executions"]] == REQUESTS
-    assert run["stats"]["requests"] == {"total": 6, "pending": 0, "failed": 0}
+    assert run["stats"]["requests"] == {"total": 7, "pending": 0, "failed": 0}
     # Every request carries assertions on its status and its body; none failed, none was skipped.
-    assert run["stats"]["assertions"]["total"] == 16
+    assert run["stats"]["assertions"]["total"] == 19
     assert run["stats"]["assertions"]["failed"] == 0
     assert run["failures"] == []
     for execution in run["executions"]:
@@ -94,7 +95,11 @@ def test_the_collection_catches_a_wrong_key(stack: Stack, tmp_path: Path) -> Non
     assert ("POST /chat (a question)", "status is 200") in failed
     assert ("POST /chat (a question)", "body has a non-empty reply") in failed
     # The requests that need no key (or expect a refusal) still pass.
-    assert {name for name, _ in failed} == {"POST /chat (a question)", "POST /chat without a message"}
+    assert {name for name, _ in failed} == {
+        "POST /chat (a question)",
+        "POST /chat (streaming)",
+        "POST /chat without a message",
+    }
 
 
 def test_the_collection_is_importable_as_is() -> None:

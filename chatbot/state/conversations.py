@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +68,7 @@ class Conversations:
             return Thread(new_id())
         return Thread(conversation_id, self._budgeted([json.loads(m) for m in raw]))
 
-    def _budgeted(self, messages: list[Message]) -> tuple[Message, ...]:
+    def _budgeted(self, messages: Sequence[Message]) -> tuple[Message, ...]:
         """The latest whole turns that fit CONVERSATION_MAX_CHARS: a long chat never overflows the context."""
         kept: list[Message] = []
         total = 0

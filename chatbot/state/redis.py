@@ -13,9 +13,10 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 log = logging.getLogger("chatbot.redis")
 
@@ -59,8 +60,9 @@ class RedisLink:
             self.url,
             socket_timeout=TIMEOUT_S,
             socket_connect_timeout=TIMEOUT_S,
-            # No retries: a second try would double the wait; the probe brings Redis back instead.
-            retry=Retry(NoBackoff(), 0),
+            # One immediate retry on a broken connection (a pooled one that a Redis restart closed), none on a
+            # timeout: a second wait would double the delay; the probe brings a slow Redis back instead.
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             max_connections=256,
         )
         try:

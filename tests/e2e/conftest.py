@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILES = (REPO / "compose.yaml", REPO / "tests/e2e/compose.test.yaml")
 ARTIFACTS = REPO / "test-artifacts"
 #: Items of these modules change the stack's state (stop, kill): they run after every other test.
-DISRUPTIVE_MODULES = frozenset({"test_recovery.py"})
+DISRUPTIVE_MODULES = frozenset({"test_recovery.py", "test_redis_restart.py"})
 #: Names put in the certificate's SAN besides localhost and 127.0.0.1 (checked by the TLS tests).
 CERT_HOSTS = ("chatbot.e2e.test", "192.0.2.10")
 #: The browser origin that the stack's CORS_ORIGINS allows (for the clients' CORS tests).

@@ -25,6 +25,7 @@ from chatbot.state import (
     RateLimits,
     RedisLink,
     ReplyCache,
+    Thread,
     TokenBudget,
     address_bucket,
     seconds_to_midnight,
@@ -46,9 +47,13 @@ class Exchange:
 
     caller: Caller
     prompt: Prompt
-    conversation_id: str | None  # None: conversations are off (no Redis configured)
+    thread: Thread | None  # None: conversations are off (no Redis configured)
     cache_key: str | None = None  # set when the reply may be cached
     cached: Reply | None = None
+
+    @property
+    def conversation_id(self) -> str | None:
+        return self.thread.id if self.thread is not None else None
 
 
 def retrieve(
@@ -143,7 +148,7 @@ class ChatService:
             cache_key = self._cache.key(chat.message, index.digest if index is not None else "")
             cached = await self._cache.get(cache_key)
             self._metrics.cache(cached is not None)
-        return Exchange(caller, prompt, thread.id if thread is not None else None, cache_key, cached)
+        return Exchange(caller, prompt, thread, cache_key, cached)
 
     async def reply(self, exchange: Exchange, *, request_id: str | None) -> Reply:
         started = time.perf_counter()
@@ -172,10 +177,10 @@ class ChatService:
     async def _keep(self, exchange: Exchange, reply: Reply) -> None:
         self._metrics.tokens(exchange.caller.label, reply.usage)
         steps = []
-        if exchange.conversation_id is not None:
+        if exchange.thread is not None:
             steps.append(
                 self.conversations.keep(
-                    exchange.conversation_id, exchange.caller.id, exchange.prompt.message, reply.text
+                    exchange.thread, exchange.caller.id, exchange.prompt.message, reply.text
                 )
             )
         if reply.tokens:

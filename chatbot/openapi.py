@@ -128,7 +128,7 @@ FEEDBACK: dict[str, Any] = {
     "type": "object",
     "required": ["conversation_id", "rating"],
     "properties": {
-        "conversation_id": CONVERSATION_ID,
+        "conversation_id": {**CONVERSATION_ID, "pattern": "^[A-Za-z0-9_-]{16,64}$"},
         "rating": {"type": "string", "enum": ["up", "down"]},
         "comment": {"type": "string", "maxLength": 1000},
     },

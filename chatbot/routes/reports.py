@@ -9,6 +9,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 from sanic_ext.extensions.openapi.definitions import Parameter, Response
+from sanic_ext.extensions.openapi.types import Integer
 
 from chatbot.errors import ApiError
 from chatbot.exchange import ChatService
@@ -22,7 +23,12 @@ DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 @openapi.definition(
     summary="Questions the FAQ did not answer, most frequent first (FAQ_GAPS=true)",
     tag="Reports",
-    parameter=Parameter("limit", int, "query", description=f"At most this many (1-{MAX_LIMIT})"),
+    parameter=Parameter(
+        "limit",
+        Integer(minimum=1, maximum=MAX_LIMIT, default=DEFAULT_LIMIT),
+        "query",
+        description="At most this many",
+    ),
     response=[Response({"application/json": FAQ_GAPS}, status=200), *error_responses(400, 401)],
     secured=KEY_ONLY,
 )

@@ -48,10 +48,8 @@ class TokenBudget:
         day, key = today(), self._key(owner, today())
 
         async def count(client: aioredis.Redis) -> bool:
-            async with client.pipeline(transaction=False) as pipe:
-                pipe.incrby(key, tokens)
-                pipe.expire(key, _KEPT_S)
-                await pipe.execute()
+            if await client.incrby(key, tokens) == tokens:
+                await client.expire(key, _KEPT_S)  # the day's first count: the key is new
             return True
 
         if not await self._link.run(count, False):

@@ -1,8 +1,9 @@
 """Conversations in Redis: the earlier turns of a visitor's chat, owned by the credential that started it.
 
-Per conversation, two keys sharing a hash tag (one cluster slot): `conv:{id}:owner` and `conv:{id}:msgs`,
-a list of JSON messages, oldest first, trimmed to CONVERSATION_MAX_TURNS turns, both expiring
-CONVERSATION_TTL seconds after the last message.
+One key per conversation, `conv:{id}`: a JSON object `{"owner", "messages"}` (messages oldest first, at most
+CONVERSATION_MAX_TURNS turns), expiring CONVERSATION_TTL seconds after the last message. Read once and written
+once per exchange. Two messages of the same conversation answered at the same instant keep the later one's
+history only: a chat window sends one message at a time.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import redis.asyncio as aioredis
 
 from chatbot.llm import Message
 from chatbot.state.redis import RedisLink
@@ -28,15 +27,16 @@ def new_id() -> str:
     return secrets.token_urlsafe(16)
 
 
-def _keys(conversation_id: str) -> tuple[str, str]:
-    return f"conv:{{{conversation_id}}}:owner", f"conv:{{{conversation_id}}}:msgs"
+def _key(conversation_id: str) -> str:
+    return f"conv:{{{conversation_id}}}"
 
 
 @dataclass(frozen=True, slots=True)
 class Thread:
-    """The conversation a message belongs to: its id, and the earlier turns to send with it."""
+    """The conversation a message belongs to: its id, its stored messages, and the turns to send upstream."""
 
     id: str
+    stored: tuple[Message, ...] = ()
     history: tuple[Message, ...] = ()
 
 
@@ -54,19 +54,33 @@ class Conversations:
         """Conversations exist when Redis is configured (down or not: then they go on without history)."""
         return self._link.configured
 
+    async def _load(self, conversation_id: str) -> dict[str, Any] | None:
+        """The stored conversation, {} when there is none, None when Redis cannot say."""
+        unavailable = object()
+        raw: object = await self._link.run(lambda r: r.get(_key(conversation_id)), unavailable)
+        if raw is unavailable:
+            return None
+        if not isinstance(raw, bytes | str):
+            return {}
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
     async def open(self, conversation_id: str | None, owner: str) -> Thread:
         """The given conversation when it is the owner's, else a new one; no history while Redis is down."""
         if conversation_id is None or not VALID_ID.fullmatch(conversation_id):
             return Thread(new_id())
-        found = await self._link.run(lambda r: self._read(r, conversation_id), None)
+        found = await self._load(conversation_id)
         if found is None:
             # Redis is down: keep the visitor's id, so the conversation goes on when Redis is back.
             return Thread(conversation_id)
-        stored_owner, raw = found
-        if stored_owner != owner:
+        if found.get("owner") != owner:
             # Unknown, expired, or someone else's: never readable, never extendable.
             return Thread(new_id())
-        return Thread(conversation_id, self._budgeted([json.loads(m) for m in raw]))
+        stored = tuple(found.get("messages") or ())
+        return Thread(conversation_id, stored, self._budgeted(stored))
 
     def _budgeted(self, messages: Sequence[Message]) -> tuple[Message, ...]:
         """The latest whole turns that fit CONVERSATION_MAX_CHARS: a long chat never overflows the context."""
@@ -80,49 +94,32 @@ class Conversations:
             kept[:0] = turn
         return tuple(kept)
 
-    async def _read(self, client: aioredis.Redis, conversation_id: str) -> tuple[str | None, list[bytes]]:
-        owner_key, messages_key = _keys(conversation_id)
-        async with client.pipeline(transaction=False) as pipe:
-            pipe.get(owner_key)
-            pipe.lrange(messages_key, 0, -1)
-            owner, raw = await pipe.execute()
-        return (owner.decode() if owner is not None else None), raw
-
-    async def keep(self, conversation_id: str, owner: str, user: str, reply: str) -> None:
+    async def keep(self, thread: Thread, owner: str, user: str, reply: str) -> None:
         """Append one exchange, trim to the last turns, push the expiry back (best effort: Redis may fail)."""
-        owner_key, messages_key = _keys(conversation_id)
-        entries = [
-            json.dumps({"role": "user", "content": user}, ensure_ascii=False),
-            json.dumps({"role": "assistant", "content": reply}, ensure_ascii=False),
+        messages = [
+            *thread.stored,
+            {"role": "user", "content": user},
+            {"role": "assistant", "content": reply},
         ]
-
-        async def write(client: aioredis.Redis) -> None:
-            async with client.pipeline(transaction=True) as pipe:
-                pipe.set(owner_key, owner, ex=self._ttl)
-                pipe.rpush(messages_key, *entries)
-                pipe.ltrim(messages_key, -self._max_messages, -1)
-                pipe.expire(messages_key, self._ttl)
-                await pipe.execute()
-
-        await self._link.run(write, None)
+        value = json.dumps({"owner": owner, "messages": messages[-self._max_messages :]}, ensure_ascii=False)
+        await self._link.run(lambda r: r.set(_key(thread.id), value, ex=self._ttl), None)
 
     async def messages(self, conversation_id: str, owner: str) -> list[dict[str, Any]] | None:
         """The stored messages for their owner; None when unknown. Raises when Redis cannot tell."""
         if not VALID_ID.fullmatch(conversation_id):
             return None
-        found = await self._link.run(lambda r: self._read(r, conversation_id), None)
+        found = await self._load(conversation_id)
         if found is None:
             raise Unavailable
-        stored_owner, raw = found
-        if stored_owner != owner:
+        if found.get("owner") != owner:
             return None
-        return [json.loads(m) for m in raw]
+        return list(found.get("messages") or [])
 
     async def forget(self, conversation_id: str, owner: str) -> bool:
         """Delete it now; False when unknown to this owner. Raises Unavailable when Redis cannot tell."""
         if await self.messages(conversation_id, owner) is None:
             return False
-        deleted = await self._link.run(lambda r: r.delete(*_keys(conversation_id)), None)
+        deleted = await self._link.run(lambda r: r.delete(_key(conversation_id)), None)
         if deleted is None:
             raise Unavailable
         return True

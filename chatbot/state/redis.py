@@ -18,6 +18,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from chatbot.state.pipelining import PipeliningRedis
+
 log = logging.getLogger("chatbot.redis")
 
 #: The longest a chat waits for Redis before going on without it (connect, and each read).
@@ -56,14 +58,15 @@ class RedisLink:
     async def start(self) -> None:
         if not self.url:
             return
-        self.client = aioredis.Redis.from_url(
+        self.client = PipeliningRedis.from_url(
             self.url,
             socket_timeout=TIMEOUT_S,
             socket_connect_timeout=TIMEOUT_S,
             # One immediate retry on a broken connection (a pooled one that a Redis restart closed), none on a
             # timeout: a second wait would double the delay; the probe brings a slow Redis back instead.
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-            max_connections=256,
+            # Pipelining keeps this small: a connection per batch in flight, not per chat.
+            max_connections=64,
         )
         try:
             await self.client.ping()

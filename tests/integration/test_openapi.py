@@ -72,4 +72,9 @@ def test_fuzzer_finds_nothing_undocumented(stateful_url: str, tmp_path: Path) ->
         check=False,
     )
     assert result.returncode == 0, result.stdout[-4000:]
-    assert "No issues found" in result.stdout
+    if "No issues found" not in result.stdout:
+        # The one expected warning: /widget/session answers 403 to the fuzzer, which cannot know a publishable
+        # key nor send an allowed Origin (tested in test_widget instead).
+        warnings = result.stdout.split("WARNINGS", 1)[-1]
+        assert "1 warning" in result.stdout, result.stdout[-4000:]
+        assert "POST /widget/session" in warnings, result.stdout[-4000:]

@@ -136,7 +136,9 @@ class LogTail:
                     f.close()
 
     def _settled(self, f: BinaryIO) -> bool:
-        return time.time() - os.fstat(f.fileno()).st_mtime >= self._settle_s
+        # ctime: the rename itself counts, so an old file renamed a moment ago is not taken for a quiet one.
+        stat = os.fstat(f.fileno())
+        return time.time() - max(stat.st_mtime, stat.st_ctime) >= self._settle_s
 
     def _start_of(self, f: BinaryIO | None) -> Position | None:
         return None if f is None else _identity(f, os.fstat(f.fileno()).st_size)

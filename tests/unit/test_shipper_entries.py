@@ -13,7 +13,12 @@ ACCESS = {
     "logger": "nginx.access",
     "message": "POST /chat 200",
     "request_id": "4b89219f864a43308e5a6deb3245355c",
-    "httpRequest": {"requestMethod": "POST", "requestUrl": "https://h/chat", "status": 200, "latency": "0.004s"},
+    "httpRequest": {
+        "requestMethod": "POST",
+        "requestUrl": "https://h/chat",
+        "status": 200,
+        "latency": "0.004s",
+    },
     "upstream": {"addr": "172.18.0.3:3000", "status": "200"},
     "tls": "TLSv1.3",
 }
@@ -51,8 +56,9 @@ def test_a_line_that_is_not_json_is_shipped_whole_as_a_warning() -> None:
 
 def test_an_error_line_gets_its_level_as_severity_and_its_parts_as_fields() -> None:
     line = (
-        "2026/11/25 17:22:46 [crit] 29#29: *1041 SSL_do_handshake() failed (SSL: error:0A00006C:SSL routines::"
-        'bad key share) while SSL handshaking, client: 203.0.113.9, server: 0.0.0.0:443, request: "GET / HTTP/1.1"'
+        "2026/11/25 17:22:46 [crit] 29#29: *1041 SSL_do_handshake() failed (SSL: error:0A00006C:SSL "
+        "routines::bad key share) while SSL handshaking, client: 203.0.113.9, server: 0.0.0.0:443, "
+        'request: "GET / HTTP/1.1"'
     )
     entry = error_entry(line, "e-1")
     assert entry.severity == "CRITICAL"
@@ -67,7 +73,13 @@ def test_an_error_line_gets_its_level_as_severity_and_its_parts_as_fields() -> N
 
 
 def test_every_nginx_level_maps_to_a_cloud_logging_severity() -> None:
-    expected = {"warn": "WARNING", "error": "ERROR", "crit": "CRITICAL", "alert": "ALERT", "emerg": "EMERGENCY"}
+    expected = {
+        "warn": "WARNING",
+        "error": "ERROR",
+        "crit": "CRITICAL",
+        "alert": "ALERT",
+        "emerg": "EMERGENCY",
+    }
     for level, severity in expected.items():
         line = f"2026/01/02 03:04:05 [{level}] 1#1: worker process 35 exited on signal 9"
         assert error_entry(line, "x").severity == severity

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -11,6 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import Stack
+from tests.e2e.edge import memory_mib
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -90,7 +93,10 @@ def prometheus(stack: Stack) -> Iterator[Prometheus]:
         yield server
     finally:
         server.api.close()
+        # The session's `down` leaves services of profiles it was not given, and their named volumes.
         stack.compose("--profile", "monitoring", "rm", "--stop", "--force", "-v", "prometheus", check=False)
+        volume = f"{stack.project}_prometheus-data"
+        subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True, check=False, timeout=60)
 
 
 @pytest.mark.parametrize("path", ["/metrics", "/metrics?format=text", "/%6Detrics", "/metrics/", "/METRICS"])
@@ -113,6 +119,26 @@ def test_the_exposition_passes_promtool(stack: Stack, prometheus: Prometheus) ->
         "exec", "-T", "prometheus", "promtool", "check", "config", "/etc/chatbot-prometheus/prometheus.yml"
     )
     assert "SUCCESS" in config.stdout
+
+
+def test_prometheus_runs_read_only_unprivileged_with_a_memory_limit(
+    stack: Stack, prometheus: Prometheus
+) -> None:
+    name = f"{stack.project}-prometheus-1"
+    inspect = subprocess.run(
+        ["docker", "inspect", name], capture_output=True, text=True, check=True, timeout=30
+    )
+    [container] = json.loads(inspect.stdout)
+    host = container["HostConfig"]
+    assert host["ReadonlyRootfs"] is True
+    assert host["CapDrop"] == ["ALL"]
+    assert host["Memory"] == 256 * 1024 * 1024
+    assert container["Config"]["User"] == "nobody"
+    assert memory_mib(name) < 128
+    # Retention is bounded by age and by size.
+    assert {"--storage.tsdb.retention.time=15d", "--storage.tsdb.retention.size=1GB"} <= set(
+        container["Args"]
+    )
 
 
 def test_prometheus_scrapes_the_chatbot_and_counts_the_chats(stack: Stack, prometheus: Prometheus) -> None:

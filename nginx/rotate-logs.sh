@@ -22,7 +22,8 @@ esac
       size=$(stat -c %s "$dir/$name" 2>/dev/null || echo 0)
       if [ "$size" -gt "$max" ] && mv -f "$dir/$name" "$dir/$name.1"; then rotated=1; fi
     done
-    # Nginx (root master) creates the files anew; until then its workers append to the renamed ones.
-    if [ -n "$rotated" ]; then nginx -s reopen || echo "$0: nginx -s reopen failed" >&2; fi
+    # Nginx (root master) creates the files anew; until then its workers append to the renamed ones. Quiet when
+    # it works: the signal process's own notice is not JSON and says nothing useful.
+    if [ -n "$rotated" ] && ! out=$(nginx -s reopen 2>&1); then echo "$0: nginx -s reopen failed: $out" >&2; fi
   done
 ) </dev/null >/dev/null &

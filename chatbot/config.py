@@ -6,7 +6,7 @@ import os
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NamedTuple, Self
+from typing import Annotated, NamedTuple, Self, TypeVar, overload
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -76,12 +76,19 @@ def _comma_list(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
+def _http_url(value: str) -> str:
+    if value and not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return value.rstrip("/")
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed; the message is one line naming the variable."""
 
 
-class Settings(BaseSettings):
-    """Every setting of the service; names are the environment variables, upper-cased."""
+class LoggingSettings(BaseSettings):
+    """How logs are written and shipped: the service's settings for it, and all the edge log shipper reads
+    (`python -m chatbot.shipper`, which holds no key)."""
 
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -91,6 +98,29 @@ class Settings(BaseSettings):
         case_sensitive=False,
         frozen=True,
     )
+
+    log_level: str = "INFO"
+    google_cloud_logging: CloudLogging = CloudLogging.AUTO
+    google_cloud_project: str = ""
+    cloud_logging_endpoint: str = ""
+    log_name: str = "chatbot-mvp"
+
+    @field_validator("cloud_logging_endpoint")
+    @classmethod
+    def _endpoint_url(cls, value: str) -> str:
+        return _http_url(value)
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level
+
+
+class Settings(LoggingSettings):
+    """Every setting of the service; names are the environment variables, upper-cased."""
 
     host: str = "0.0.0.0"
     port: Annotated[int, Field(ge=1, le=65535)] = 3000
@@ -143,12 +173,7 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: Annotated[float, Field(ge=0, le=3600)] = 60
     stream_ping_seconds: Annotated[float, Field(gt=0, le=300)] = 15
 
-    log_level: str = "INFO"
     log_chat_content: bool = False
-    google_cloud_logging: CloudLogging = CloudLogging.AUTO
-    google_cloud_project: str = ""
-    cloud_logging_endpoint: str = ""
-    log_name: str = "chatbot-mvp"
 
     @field_validator("api_key")
     @classmethod
@@ -202,12 +227,10 @@ class Settings(BaseSettings):
                 )
         return value
 
-    @field_validator("openai_base_url", "cloud_logging_endpoint")
+    @field_validator("openai_base_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        if value and not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
+    def _base_url(cls, value: str) -> str:
+        return _http_url(value)
 
     @field_validator("redis_url")
     @classmethod
@@ -215,14 +238,6 @@ class Settings(BaseSettings):
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
-
-    @field_validator("log_level")
-    @classmethod
-    def _known_level(cls, value: str) -> str:
-        level = value.upper()
-        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
-        return level
 
     @model_validator(mode="after")
     def _provider_has_key(self) -> Self:
@@ -260,6 +275,8 @@ class Settings(BaseSettings):
         return tuple(o.rstrip("/") for o in _comma_list(self.cors_origins))
 
 
+S = TypeVar("S", bound=LoggingSettings)
+
 #: Settings whose values are never printed, even malformed (REDIS_URL may hold a password).
 _SECRET_SETTINGS = frozenset({"API_KEY", "OPENAI_API_KEY", "WIDGET_KEY", "WIDGET_SECRET", "REDIS_URL"})
 
@@ -282,9 +299,16 @@ def _shown(name: str, value: object) -> str:
     return repr(value)
 
 
-def load_settings(env_file: str | Path | None = ".env") -> Settings:
-    """Read and validate settings; raises ConfigError with one line naming the variable."""
+@overload
+def load_settings(env_file: str | Path | None = ...) -> Settings: ...
+@overload
+def load_settings(env_file: str | Path | None = ..., *, kind: type[S]) -> S: ...
+def load_settings(
+    env_file: str | Path | None = ".env", *, kind: type[LoggingSettings] = Settings
+) -> LoggingSettings:
+    """Read and validate settings (the service's, or another `kind` such as the shipper's); raises ConfigError
+    with one line naming the variable."""
     try:
-        return Settings(_env_file=env_file)  # type: ignore[call-arg]
+        return kind(_env_file=env_file)  # type: ignore[call-arg]
     except ValidationError as error:
         raise ConfigError(_describe(error)) from None

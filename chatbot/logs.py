@@ -13,7 +13,7 @@ from typing import Any
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
-from chatbot.config import CloudLogging, Settings
+from chatbot.config import CloudLogging, LoggingSettings
 
 #: The id of the request being served; every log line of that request carries it.
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -48,7 +48,7 @@ def _formatter() -> logging.Formatter:
     )
 
 
-def configure_logging(settings: Settings) -> None:
+def configure_logging(settings: LoggingSettings) -> None:
     """Route every logger (ours and Sanic's) to one JSON stdout handler; idempotent per process."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(_formatter())
@@ -132,8 +132,18 @@ def _credentials_hint() -> str | None:
     return None
 
 
-def start_cloud_logging(settings: Settings) -> CloudShipper | None:
-    """Ship records to Cloud Logging in a background thread, or return None (and say why once)."""
+@dataclass
+class CloudTarget:
+    """A Logging API client and the monitored resource to log against (None: the library detects it)."""
+
+    client: Any
+    resource: Any | None
+
+
+def cloud_target(settings: LoggingSettings) -> CloudTarget | None:
+    """The Logging API client when Cloud Logging is on, else None (having said why once). The rule, shared by
+    the service and the edge log shipper: GOOGLE_CLOUD_LOGGING=false is off; `auto` is on when Google
+    credentials are found; CLOUD_LOGGING_ENDPOINT (an emulator, the tests' fake) needs none."""
     if settings.google_cloud_logging is CloudLogging.FALSE:
         return None
     hint = _credentials_hint()
@@ -146,10 +156,7 @@ def start_cloud_logging(settings: Settings) -> CloudShipper | None:
         return None
     # Imported only when shipping: the Google client stack costs memory every worker would pay.
     from google.cloud.logging import Client, Resource  # noqa: PLC0415
-    from google.cloud.logging.handlers import CloudLoggingHandler  # noqa: PLC0415
-    from google.cloud.logging.handlers.transports import BackgroundThreadTransport  # noqa: PLC0415
 
-    resource: Resource | None = None
     if settings.cloud_logging_endpoint:
         # A local emulator or test endpoint: anonymous credentials, explicit project, global resource.
         from google.auth.credentials import AnonymousCredentials  # noqa: PLC0415
@@ -161,25 +168,35 @@ def start_cloud_logging(settings: Settings) -> CloudShipper | None:
             _use_grpc=False,
             client_options={"api_endpoint": settings.cloud_logging_endpoint},
         )
-        resource = Resource(type="global", labels={"project_id": project})
-    else:
-        try:
-            client = Client(  # type: ignore[no-untyped-call]
-                project=settings.google_cloud_project or None, _use_grpc=False
-            )
-        except Exception as error:  # google-auth raises several unrelated types for "no credentials"
-            log.warning(
-                "Cloud Logging off: no usable Google credentials (%s); logging to stdout only",
-                type(error).__name__,
-            )
-            return None
+        return CloudTarget(client, Resource(type="global", labels={"project_id": project}))
+    try:
+        client = Client(  # type: ignore[no-untyped-call]
+            project=settings.google_cloud_project or None, _use_grpc=False
+        )
+    except Exception as error:  # google-auth raises several unrelated types for "no credentials"
+        log.warning(
+            "Cloud Logging off: no usable Google credentials (%s); logging to stdout only",
+            type(error).__name__,
+        )
+        return None
+    return CloudTarget(client, None)
+
+
+def start_cloud_logging(settings: LoggingSettings) -> CloudShipper | None:
+    """Ship records to Cloud Logging in a background thread, or return None (and say why once)."""
+    target = cloud_target(settings)
+    if target is None:
+        return None
+    from google.cloud.logging.handlers import CloudLoggingHandler  # noqa: PLC0415
+    from google.cloud.logging.handlers.transports import BackgroundThreadTransport  # noqa: PLC0415
+
     kwargs: dict[str, Any] = {"name": settings.log_name, "transport": BackgroundThreadTransport}
-    if resource is not None:
-        kwargs["resource"] = resource
-    handler = CloudLoggingHandler(client, **kwargs)
+    if target.resource is not None:
+        kwargs["resource"] = target.resource
+    handler = CloudLoggingHandler(target.client, **kwargs)
     # Ours must run before the library's own filter, which reads labels and http_request from the record.
     handler.filters[:0] = [RequestIdFilter(), CloudRecordFilter()]
     handler.setLevel(settings.log_level)
     logging.getLogger().addHandler(handler)
-    log.info("Cloud Logging on: log %s, project %s", settings.log_name, client.project)
+    log.info("Cloud Logging on: log %s, project %s", settings.log_name, target.client.project)
     return CloudShipper(handler)

@@ -169,7 +169,7 @@ pull_images() { # tag, always|missing
     fi
     say "pull $img"
     docker pull --quiet "$img" >/dev/null || { say "cannot pull $img"; return 1; }
-  done < <(compose "$tag" config --images)
+  done < <(compose "$tag" config --images | sort -u)  # edge-shipper runs the chatbot's image
 }
 
 https_port() { # tag: the host port published for Nginx's 443

@@ -87,6 +87,10 @@ cmd_up() {
   choose_image PYTHON_IMAGE python:3.13-slim local/python:3.13-slim
   choose_image NGINX_IMAGE nginx:stable local/nginx:stable
   choose_image REDIS_IMAGE redis:7-alpine local/redis:7
+  # The optional Prometheus (docs/metrics.md), only when its profile is on (COMPOSE_PROFILES here or in .env).
+  if [[ ,${COMPOSE_PROFILES:-$(env_value COMPOSE_PROFILES)}, == *,monitoring,* ]]; then
+    choose_image PROMETHEUS_IMAGE prom/prometheus:v2.53.3 local/prometheus:latest
+  fi
   # --build: never a plain pull of our own images; --wait: return once both healthchecks pass.
   compose up -d --build --wait --wait-timeout "${WAIT_TIMEOUT:-180}"
   # A running Nginx keeps the certificate it started with: a graceful reload picks up a renewed one. The

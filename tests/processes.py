@@ -83,6 +83,16 @@ class Process:
             time.sleep(0.05)
         raise TimeoutError(f"{url} did not answer within {timeout} s:\n{self.output}")
 
+    def wait_for_output(self, text: str, timeout: float = 10) -> None:
+        """Waits until a line of the output holds `text` (a process logs late, never before it acts)."""
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in list(self.lines)):
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{text!r} not in the output of {self.args} after {timeout} s:\n{self.output}"
+                )
+            time.sleep(0.05)
+
     def stop(self, timeout: float = 15) -> int:
         if self.proc.poll() is None:
             # SIGTERM to the whole group: Sanic's manager and its workers (SIGINT can leave it spinning).

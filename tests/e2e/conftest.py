@@ -97,9 +97,9 @@ class Stack:
         return f"http://{self.host}:{self.http_port}"
 
     def compose(
-        self, *args: str, check: bool = True, timeout: float = 120
+        self, *args: str, check: bool = True, timeout: float = 120, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        return _compose(self.project, self.env, *args, check=check, timeout=timeout)
+        return _compose(self.project, self.env, *args, check=check, timeout=timeout, input=input)
 
     def client(self, **kwargs: Any) -> httpx.Client:
         kwargs.setdefault("timeout", 30)
@@ -145,13 +145,25 @@ class Stack:
 
 
 def _compose(
-    project: str, env: dict[str, str], *args: str, check: bool = True, timeout: float = 120
+    project: str,
+    env: dict[str, str],
+    *args: str,
+    check: bool = True,
+    timeout: float = 120,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     cmd = ["docker", "compose", "-p", project, "--env-file", env["E2E_ENV_FILE"]]
     for path in COMPOSE_FILES:
         cmd += ["-f", str(path)]
     return subprocess.run(
-        [*cmd, *args], cwd=REPO, env=env, check=check, capture_output=True, text=True, timeout=timeout
+        [*cmd, *args],
+        cwd=REPO,
+        env=env,
+        check=check,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
     )
 
 
@@ -280,6 +292,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "PYTHON_IMAGE": _image("PYTHON_IMAGE", "local/python:3.13-slim", "python:3.13-slim"),
         "NGINX_IMAGE": _image("NGINX_IMAGE", "local/nginx:stable", "nginx:stable"),
         "REDIS_IMAGE": _image("REDIS_IMAGE", "local/redis:7", "redis:7-alpine"),
+        # For the optional `monitoring` profile, which test_metrics.py starts.
+        "PROMETHEUS_IMAGE": _image("PROMETHEUS_IMAGE", "local/prometheus:latest", "prom/prometheus:v2.53.3"),
         "E2E_ENV_FILE": str(env_file),
         "E2E_CERT_DIR": str(cert_dir),
         "E2E_FAKE_PORT": str(fake_port),
@@ -289,7 +303,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     _write_env(env_file, stack_vars)
     # The shell environment outranks --env-file in compose: drop anything that would override ours.
     env = {k: v for k, v in os.environ.items() if k not in stack_vars and not k.startswith("COMPOSE_")}
-    env |= {k: stack_vars[k] for k in ("E2E_ENV_FILE", "PYTHON_IMAGE", "NGINX_IMAGE", "REDIS_IMAGE")}
+    env |= {
+        k: stack_vars[k]
+        for k in ("E2E_ENV_FILE", "PYTHON_IMAGE", "NGINX_IMAGE", "REDIS_IMAGE", "PROMETHEUS_IMAGE")
+    }
 
     wait = os.environ.get("E2E_WAIT_TIMEOUT", "240")
     try:

@@ -36,17 +36,17 @@ def test_only_nginx_publishes_ports_and_only_on_the_chosen_address(stack: Stack)
     assert nginx["80/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": str(stack.http_port)}]
 
 
-@pytest.mark.parametrize("service", ["chatbot", "nginx"])
+@pytest.mark.parametrize("service", ["chatbot", "nginx", "edge-shipper"])
 def test_logs_rotate_and_containers_restart_unless_stopped(stack: Stack, service: str) -> None:
     host = _container(stack, service)["HostConfig"]
     assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "5", "max-size": "10m"}}
     assert host["RestartPolicy"]["Name"] == "unless-stopped"
 
 
-@pytest.mark.parametrize(("service", "limit_mib"), [("chatbot", 512), ("nginx", 128)])
+@pytest.mark.parametrize(("service", "limit_mib"), [("chatbot", 512), ("nginx", 128), ("edge-shipper", 128)])
 def test_each_service_has_a_memory_limit_above_its_use(stack: Stack, service: str, limit_mib: int) -> None:
-    """compose.yaml's limits (CHATBOT_MEM_LIMIT, NGINX_MEM_LIMIT): a runaway process cannot take the VM down,
-    and the measured use at rest stays far below, so the limit never kills a healthy service."""
+    """compose.yaml's limits (CHATBOT_MEM_LIMIT, NGINX_MEM_LIMIT, SHIPPER_MEM_LIMIT): a runaway process
+    cannot take the VM down, and the use at rest stays far below: the limit never kills a healthy service."""
     assert _container(stack, service)["HostConfig"]["Memory"] == limit_mib * 1024 * 1024
     assert memory_mib(f"{stack.project}-{service}-1") < limit_mib / 2
 

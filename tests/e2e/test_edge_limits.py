@@ -94,6 +94,7 @@ def test_redirects_go_to_the_public_host_not_the_one_the_client_sent(
         ({"EDGE_MAX_CONNS_PER_IP": "0"}, "EDGE_MAX_CONNS_PER_IP must be a whole number above 0"),
         ({"DOMAIN": "https://chat.example.com"}, "is not a host name or IP address"),
         ({"CERT_HOSTS": "chat.example.com:8443"}, "no port here"),
+        ({"EDGE_LOG_MAX_BYTES": "10M"}, "EDGE_LOG_MAX_BYTES must be a number of bytes"),
     ],
 )
 def test_a_bad_setting_stops_nginx_at_start_with_one_line_naming_it(

@@ -25,7 +25,7 @@ DEFAULT_LIMIT, MAX_LIMIT = 50, 500
     tag="Reports",
     parameter=Parameter(
         "limit",
-        Integer(minimum=1, maximum=MAX_LIMIT, default=DEFAULT_LIMIT),
+        Integer(minimum=1, maximum=MAX_LIMIT, default=DEFAULT_LIMIT),  # type: ignore[no-untyped-call]
         "query",
         description="At most this many",
     ),

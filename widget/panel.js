@@ -57,6 +57,7 @@ svg{width:22px;height:22px;fill:currentColor}
 .user{align-self:flex-end;background:var(--cb-accent);color:var(--cb-on);border-bottom-right-radius:4px}
 .bot{align-self:flex-start;background:#fff;border:1px solid #d6d9de;border-bottom-left-radius:4px}
 .bot a{color:#0b4ea2}
+.user a{color:inherit}
 .mark{display:block;margin-top:4px;font-size:14px;color:#4a4f57}
 .pending .text::after{content:'•••';letter-spacing:2px;animation:cb-blink 1s infinite}
 @keyframes cb-blink{50%{opacity:.3}}
@@ -234,11 +235,16 @@ export function mount({ root, launcher, host, lang, key, title, left = false, re
   }
 
   // Network: every failure becomes a Problem the visitor can act on.
-  async function call(path, init, isSession = false) {
+  async function call(path, init, isSession = false, retried = false) {
     try {
       return await fetch(host + path, init);
     } catch (error) {
       if (init.signal?.aborted) throw error;
+      if (!retried && navigator.onLine) {
+        // No answer at all: a network that changed under the request (Wi-Fi to mobile) is worth one more try.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        return call(path, init, isSession, true);
+      }
       if (!navigator.onLine) throw new Problem('offline');
       // A refused origin gets no CORS headers, so its 403 is unreadable: if the host answers a no-cors probe,
       // it is up and said no; if not, it (or the network) is down.

@@ -64,7 +64,8 @@ def test_replies_stream_in_as_text_with_only_web_links_clickable(widget_run: Wid
     streamed = seen["stream"]
     # Eight pieces 150 ms apart: the visitor sees the reply grow, the log is busy and the status line speaks.
     assert len(streamed["seen"]) >= 5
-    assert all(b.startswith(a.rstrip()) for a, b in zip(streamed["seen"], streamed["seen"][1:], strict=False))
+    grown = zip(streamed["seen"], streamed["seen"][1:], strict=False)
+    assert all(b.strip().startswith(a.strip()) for a, b in grown)
     assert streamed["busySeen"]
     assert streamed["statusWhileStreaming"] == "Thinking…"
     assert streamed["status"] == "Reply complete."

@@ -141,7 +141,7 @@ const FLOWS = {
     out.stop = await ask(page, '#stream:60x100 A long answer, please', { stop: true });
     out.stop.transcript = (await transcript(page)).at(-1);
     await reloadAndRestore(page, out, 4);
-    for (let i = 0; i < 10 && (await focused(page)) !== 'textarea.'; i++) await page.keyboard.press('Tab');
+    for (let i = 0; i < 20 && (await focused(page)) !== 'textarea.'; i++) await page.keyboard.press('Tab');
     out.focusBeforeEscape = await focused(page);
     await page.keyboard.press('Escape');
     await q(page, '.panel').waitFor({ state: 'hidden' });
@@ -161,6 +161,7 @@ const FLOWS = {
     out.inputFontSize = await q(page, 'textarea').evaluate((el) => getComputedStyle(el).fontSize);
     out.texts = { title: await q(page, 'h2').textContent(), placeholder: await q(page, 'textarea').getAttribute('placeholder'), send: await q(page, '.send').textContent() };
     out.ask = await ask(page, 'Comment modifier la FAQ ?');
+    if (s.screenshot) await page.screenshot({ path: s.screenshot });
     out.axe = await axe(page);
   },
   async states(page, out, s, context) {
@@ -191,6 +192,7 @@ const FLOWS = {
     await page.waitForResponse((r) => r.url().endsWith('/feedback'));
     out.feedbackStatus = await status(page);
     await reloadAndRestore(page, out, 2);
+    if (s.screenshot) await page.screenshot({ path: s.screenshot }); // the transcript, back after the reload
     await newConversation(page, out);
   },
 };
@@ -218,7 +220,6 @@ async function run(browser, s) {
     await page.goto(s.url);
     await q(page, '.launcher').waitFor();
     await FLOWS[s.flow](page, out, s, context);
-    if (s.screenshot) await page.screenshot({ path: s.screenshot });
     out.csp = await page.evaluate(() => window.__csp);
     if (s.controlViolation) {
       // Proves the listener works on this page: an inline style the CSP must refuse.
@@ -245,7 +246,16 @@ const browser = await chromium.launch({
 });
 const results = {};
 try {
-  for (const scenario of args.scenarios) results[scenario.name] = await run(browser, scenario);
+  for (const scenario of args.scenarios) {
+    let result = await run(browser, scenario);
+    if (result.error) {
+      // Once more, in a fresh context: on a busy machine Chromium aborts requests when Docker adds or removes a
+      // network interface (net::ERR_NETWORK_CHANGED). The first failure is kept and reported by the harness.
+      const first = { error: result.error, console: result.console };
+      result = { ...(await run(browser, scenario)), firstAttempt: first };
+    }
+    results[scenario.name] = result;
+  }
 } finally {
   await browser.close();
 }

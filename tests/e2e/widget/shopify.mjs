@@ -1,6 +1,7 @@
 // The Shopify theme app extension, outside Shopify: Theme Check (Shopify's own, offline) and a Liquid render.
 //
 //   node shopify.mjs check <extension dir>                      -> JSON list of offenses
+//   node shopify.mjs report <extension dir>                     -> one line per offense; exit 1 on an error
 //   node shopify.mjs render <extension dir> '<context JSON>'    -> JSON {"html": the app embed block rendered}
 //
 // The render uses liquidjs, which knows standard Liquid only: the `schema` tag is registered as a no-op block
@@ -10,11 +11,17 @@ import { join } from 'node:path';
 
 const [command, dir, contextJson] = process.argv.slice(2);
 
-if (command === 'check') {
+if (command === 'check' || command === 'report') {
   const { check } = await import('@shopify/theme-check-node');
   const offenses = await check(dir, 'theme-check:theme-app-extension');
   const relative = (uri) => uri.replace(/^file:\/\//, '').replace(`${dir}/`, '');
-  console.log(JSON.stringify(offenses.map((o) => ({ check: o.check, severity: o.severity, message: o.message, file: relative(o.uri) }))));
+  const found = offenses.map((o) => ({ check: o.check, severity: o.severity, message: o.message, file: relative(o.uri) }));
+  if (command === 'check') console.log(JSON.stringify(found));
+  else {
+    for (const o of found) console.log(`${o.file}: ${o.check} (${['error', 'warning', 'info'][o.severity]}): ${o.message}`);
+    console.log(`theme check: ${found.filter((o) => o.severity === 0).length} error(s), ${found.length} offense(s)`);
+    if (found.some((o) => o.severity === 0)) process.exit(1);
+  }
 } else if (command === 'render') {
   const { Liquid } = await import('liquidjs');
   const context = JSON.parse(contextJson);

@@ -115,7 +115,7 @@ async def panel(request: Request, digest: str) -> HTTPResponse:
 _DEMO_STYLE = """
 body{margin:0;font:17px/1.6 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1f;
  background:#fafafa}
-main{max-width:720px;margin:0 auto;padding:48px 24px}
+main{max-width:560px;margin:0 0 0 6vw;padding:48px 24px}
 h1{font-size:30px;margin:0 0 12px}
 code,pre{font:14px/1.5 ui-monospace,SFMono-Regular,Menlo,monospace}
 pre{padding:14px;overflow-x:auto;border-radius:8px;background:#1b1b1f;color:#f4f5f7;white-space:pre-wrap;

@@ -53,6 +53,11 @@ def test_the_app_embed_renders_one_deferred_script_tag(stack: Stack) -> None:
 
 def test_a_storefront_page_with_the_block_chats(widget_run: WidgetRun) -> None:
     seen = widget_run["shopify"]
+    # The block's colour and position; a page without them (the CSP test's) keeps the defaults.
+    green = {"background": "rgb(0, 128, 96)", "color": "rgb(255, 255, 255)", "left": 20}
+    assert seen["launcherStyle"] == green
+    default = widget_run["csp"]["launcherStyle"]
+    assert (default["background"], default["left"]) == ("rgb(26, 86, 219)", 1280 - 20 - 60)
     assert seen["texts"] == FRENCH
     assert len(seen["ask"]["seen"]) >= 3  # streamed
     assert seen["ask"]["status"] == "Réponse terminée."

@@ -42,6 +42,12 @@ const WATCH = () => {
   w.disconnect = () => observer.disconnect();
 };
 
+// A wait started before the action that triggers it (no race); if the action fails first, its rejection is
+// not left unhandled (that would end the process).
+const expect = (promise) => {
+  promise.catch(() => {});
+  return promise;
+};
 const q = (page, selector) => page.locator(`${W} ${selector}`);
 const status = async (page) => (await q(page, '.status').textContent()).trim();
 const inWidget = (page, fn) => page.evaluate(fn);
@@ -113,8 +119,9 @@ async function reloadAndRestore(page, out, messages) {
 
 async function newConversation(page, out) {
   out.storedBeforeNew = await stored(page);
+  const deleted = expect(page.waitForResponse((r) => r.request().method() === 'DELETE')); // before the click
   await q(page, 'button[aria-label="New conversation"], button[aria-label="Nouvelle conversation"]').click();
-  await page.waitForResponse((r) => r.request().method() === 'DELETE');
+  await deleted;
   out.afterNew = { transcript: await transcript(page), stored: await stored(page), status: await status(page) };
 }
 
@@ -185,11 +192,15 @@ const FLOWS = {
     out.transcript = await transcript(page);
   },
   async short(page, out, s) {
+    out.launcherStyle = await q(page, '.launcher').evaluate((el) => ({
+      background: getComputedStyle(el).backgroundColor, color: getComputedStyle(el).color, left: el.getBoundingClientRect().left,
+    }));
     await open(page, out);
     out.texts = { title: await q(page, 'h2').textContent(), placeholder: await q(page, 'textarea').getAttribute('placeholder'), send: await q(page, '.send').textContent() };
-    out.ask = await ask(page, `#stream:6x120 Comment suivre ma commande ? https://example.com/suivi (${s.name})`);
+    out.ask = await ask(page, s.question ?? `#stream:6x120 Comment suivre ma commande ? https://example.com/suivi (${s.name})`);
+    const rated = expect(page.waitForResponse((r) => r.url().endsWith('/feedback')));
     await q(page, '.msg.bot:last-of-type .rate button').last().click();
-    await page.waitForResponse((r) => r.url().endsWith('/feedback'));
+    await rated;
     out.feedbackStatus = await status(page);
     await reloadAndRestore(page, out, 2);
     if (s.screenshot) await page.screenshot({ path: s.screenshot }); // the transcript, back after the reload

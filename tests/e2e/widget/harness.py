@@ -190,7 +190,13 @@ def _scenarios(stack: Stack, site: str, shop: str, unlisted: str) -> list[dict[s
         {"name": "refused", "flow": "refused", "url": f"{unlisted}/"},
         {"name": "csp", "flow": "short", "url": f"{site}/csp", "controlViolation": True},
         {"name": "shopify", "flow": "short", "url": f"{shop}/"},
-        {"name": "demo", "flow": "short", "url": f"{stack.https_url}/demo", "screenshot": shots["desktop"]},
+        {
+            "name": "demo",
+            "flow": "short",
+            "url": f"{stack.https_url}/demo",
+            "screenshot": shots["desktop"],
+            "question": "Comment suivre ma commande ? https://example.com/suivi",
+        },
     ]
 
 

@@ -71,7 +71,10 @@ async def add_cors_headers(request: Request, response: BaseHTTPResponse) -> None
     if origin is not None:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
-        response.headers["Vary"] = "Origin"
+        # Added to, not replaced: the widget's files also vary with Accept-Encoding.
+        vary = response.headers.get("Vary", "")
+        if "origin" not in vary.lower():
+            response.headers["Vary"] = f"{vary}, Origin" if vary else "Origin"
 
 
 def install(app: Sanic, settings: Settings) -> None:  # type: ignore[type-arg]

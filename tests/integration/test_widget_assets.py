@@ -17,14 +17,14 @@ from tests.processes import service
 
 WIDGET_KEY = "pk_integration_0123456789"
 DEMO_HOST = "chat.example"  # the Host the test sends: the service's "own origin" is then http://chat.example
+TRUSTED = "https://trusted.example"  # a CORS_ORIGINS page: its CORS fields join the files' own
 WIDGET = Path(__file__).resolve().parents[2] / "widget"
 
 
 @pytest.fixture(scope="module")
 def widget_url(upstream: str) -> Iterator[str]:
-    env = service_env(
-        upstream, WIDGET_KEY=WIDGET_KEY, WIDGET_ORIGINS=f"http://{DEMO_HOST},https://shop.example"
-    )
+    origins = f"http://{DEMO_HOST},https://shop.example"
+    env = service_env(upstream, WIDGET_KEY=WIDGET_KEY, WIDGET_ORIGINS=origins, CORS_ORIGINS=TRUSTED)
     with service(env) as (url, _):
         yield url
 
@@ -46,6 +46,8 @@ def test_the_loader_names_the_current_panel_and_revalidates(widget_url: str) -> 
     assert panel.text == (WIDGET / "panel.js").read_text()
     assert panel.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert len(gzip.compress(loader.content)) < 10_000
+    from_trusted = httpx.get(widget_url + path, headers={"Origin": TRUSTED})
+    assert from_trusted.headers["vary"] == "Accept-Encoding, Origin"
 
 
 def test_the_demo_page_carries_the_publishable_key_under_a_strict_csp(widget_url: str) -> None:

@@ -27,7 +27,7 @@ from chatbot.logs import CloudShipper, configure_logging, request_id_var, start_
 from chatbot.metrics import make_metrics
 from chatbot.openapi import SECURITY_SCHEME, VISITOR_SCHEME
 from chatbot.replies import make_responder
-from chatbot.routes import chat, conversations, docs, feedback, meta, reports, usage, widget
+from chatbot.routes import assets, chat, conversations, docs, feedback, meta, reports, usage, widget
 from chatbot.state import RedisLink
 from chatbot.supervise import WorkerSupervisor, start_supervisor, stop_supervisor
 from chatbot.tokens import TokenSigner
@@ -140,17 +140,10 @@ def create_app(settings: Settings | None = None) -> ChatbotApp:
     )
     _configure(app, settings)
     _document(app)
-    for blueprint in (
-        meta.bp,
-        docs.bp,
-        chat.bp,
-        conversations.bp,
-        usage.bp,
-        widget.bp,
-        feedback.bp,
-        reports.bp,
-    ):
+    blueprints = (meta.bp, docs.bp, chat.bp, conversations.bp, usage.bp, widget.bp, feedback.bp, reports.bp)
+    for blueprint in (*blueprints, assets.bp):
         app.blueprint(blueprint)
+    assets.widget_files()  # read once, here: an image without the widget's files fails at start, not later
     cors.install(app, settings)
     app.on_request(_start_request, priority=100)
     app.on_request(authenticate, priority=90)

@@ -11,6 +11,7 @@ from typing import Literal
 from sanic import Request
 
 from chatbot import texts
+from chatbot.cors import own_origin
 from chatbot.errors import ApiError
 from chatbot.tokens import TokenSigner, fingerprint
 
@@ -100,7 +101,12 @@ async def authenticate(request: Request) -> None:
     visitor = signer.read(token)
     if visitor is None:
         raise ApiError(401, texts.TOKEN_INVALID)
-    if request.headers.get("origin", "").rstrip("/") != visitor.origin:
+    origin = request.headers.get("origin", "").rstrip("/")
+    if not origin and request.headers.get("sec-fetch-site") == "same-origin":
+        # Browsers send no Origin with a same-origin GET (the /demo page reading its transcript);
+        # Sec-Fetch-Site, which no page can set, says the page is on this host.
+        origin = own_origin(request)
+    if origin != visitor.origin:
         raise ApiError(403, texts.TOKEN_WRONG_ORIGIN)
     request.ctx.caller = Caller(
         "visitor",

@@ -37,6 +37,13 @@ class CorsPolicy:
         return "*" if self._star else None
 
 
+def own_origin(request: Request) -> str:
+    """This service's origin as browsers see it (behind Nginx: from its X-Forwarded-Proto/Host/Port)."""
+    scheme, port = request.scheme, request.server_port
+    default = (scheme == "https" and port == 443) or (scheme == "http" and port == 80)
+    return f"{scheme}://{request.server_name}{'' if default else f':{port}'}"
+
+
 def _route_path(request: Request) -> str:
     return f"/{request.route.path}" if request.route is not None else ""
 
@@ -64,7 +71,10 @@ async def add_cors_headers(request: Request, response: BaseHTTPResponse) -> None
     if origin is not None:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
-        response.headers["Vary"] = "Origin"
+        # Added to, not replaced: the widget's files also vary with Accept-Encoding.
+        vary = response.headers.get("Vary", "")
+        if "origin" not in vary.lower():
+            response.headers["Vary"] = f"{vary}, Origin" if vary else "Origin"
 
 
 def install(app: Sanic, settings: Settings) -> None:  # type: ignore[type-arg]

@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.deploy, pytest.mark.timeout(900)]
 #: What the image build needs (the chatbot's and Nginx's contexts, the bake file and its script).
 BUILD_INPUTS = (
     "chatbot",
+    "widget",
     "nginx",
     "deploy",
     "faq",

@@ -42,6 +42,9 @@ CERT_HOSTS = ("chatbot.e2e.test", "192.0.2.10")
 #: The browser origin that the stack's CORS_ORIGINS allows (for the clients' CORS tests).
 CORS_ORIGIN = "https://wordpress.e2e.test"
 UPSTREAM_KEY = "sk-e2e-upstream"
+#: Pages embedding the widget are served from this many local origins (ports picked per session), all listed
+#: in WIDGET_ORIGINS with the stack's own origin (its /demo page).
+WIDGET_SITES = 2
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,9 @@ class Stack:
                      NODE_EXTRA_CA_CERTS=ca_file for newman/Node, `--cacert` for curl
     cert_hosts       the extra SAN entries of that certificate
     cors_origin      the one browser origin allowed by the chatbot's CORS_ORIGINS
+    widget_key       the publishable key (WIDGET_KEY) that widget pages carry
+    widget_origins   WIDGET_ORIGINS: http://127.0.0.1:<port> for each of WIDGET_SITES host-page servers
+                     (free ports, for tests/e2e/widget to serve pages on), then https_url (for /demo)
     fake_openai_url  http://127.0.0.1:<port>: the fake OpenAI's control API (GET /_fake/requests,
                      POST /_fake/reset, POST /_fake/fault); it is what the chatbot calls upstream
     cloud_logging_url  http://127.0.0.1:<port>: the fake Cloud Logging API the chatbot ships its records to
@@ -81,6 +87,8 @@ class Stack:
     ca_file: Path
     cert_hosts: tuple[str, ...]
     cors_origin: str
+    widget_key: str
+    widget_origins: tuple[str, ...]
     fake_openai_url: str
     cloud_logging_url: str
     upstream_key: str
@@ -256,9 +264,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         capture_output=True,
         timeout=60,
     )
-    http_port, https_port, fake_port, logging_port = free_ports(4)
+    http_port, https_port, fake_port, logging_port, *site_ports = free_ports(4 + WIDGET_SITES)
     project = f"chatbot-e2e-{secrets.token_hex(4)}"
     api_key = secrets.token_urlsafe(24)
+    widget_key = f"pk_e2e_{secrets.token_hex(12)}"
+    widget_origins = (*(f"http://127.0.0.1:{port}" for port in site_ports), f"https://localhost:{https_port}")
     settings = {
         "API_KEY": api_key,
         "OPENAI_API_KEY": UPSTREAM_KEY,
@@ -272,6 +282,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # Read by the app and by Nginx, which derives its header buffers from it (test_edge_errors.py).
         "MAX_HEADER_BYTES": "16384",
         "CORS_ORIGINS": CORS_ORIGIN,
+        "WIDGET_KEY": widget_key,
+        "WIDGET_SECRET": secrets.token_hex(32),
+        "WIDGET_ORIGINS": ",".join(widget_origins),
+        # Every request of the session comes from one address (the Docker gateway): the per-address limits
+        # would otherwise refuse tests for one another. Per visitor (a browser's widget) stays as shipped.
+        "RATE_LIMIT_PER_IP": "100000/minute",
+        "RATE_LIMIT_WIDGET_SESSION": "100000/minute",
         # Shipped to the fake Cloud Logging API (anonymous credentials when an endpoint is set).
         "GOOGLE_CLOUD_LOGGING": "true",
         "CLOUD_LOGGING_ENDPOINT": "http://fake-cloud-logging:8085",
@@ -328,6 +345,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ca_file=cert_dir / "fullchain.pem",
         cert_hosts=CERT_HOSTS,
         cors_origin=CORS_ORIGIN,
+        widget_key=widget_key,
+        widget_origins=widget_origins,
         fake_openai_url=f"http://127.0.0.1:{fake_port}",
         cloud_logging_url=f"http://127.0.0.1:{logging_port}",
         upstream_key=UPSTREAM_KEY,
@@ -358,4 +377,5 @@ def fake_openai(stack: Stack) -> Iterator[httpx.Client]:
 
 # The WordPress site (one per session) for every tests/e2e/test_wordpress*.py file: fixtures defined in a test
 # module's imports would be set up once per module.
+from tests.e2e.widget.harness import widget_run  # noqa: E402, F401
 from tests.e2e.wordpress.harness import chatbot, visitor, wordpress  # noqa: E402, F401

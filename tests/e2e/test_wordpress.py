@@ -19,7 +19,7 @@ from tests.e2e.wordpress.harness import ARTIFACTS, ROOT, Chatbot, WordPress, lea
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
-SCREENSHOT = ROOT / "docs" / "img" / "wordpress-chat-box.png"
+SCREENSHOT = ROOT / "test-artifacts" / "wordpress-chat-box.png"
 
 
 def test_a_visitor_asks_through_wordpress_and_never_sees_the_key(

@@ -14,7 +14,7 @@ from tests.e2e.wordpress.harness import ROOT, Chatbot, WordPress, form_fields, l
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
-SETTINGS_SCREENSHOT = ROOT / "docs" / "img" / "wordpress-settings.png"
+SETTINGS_SCREENSHOT = ROOT / "test-artifacts" / "wordpress-settings.png"
 SETTINGS_PAGE = "/wp-admin/options-general.php?page=chatbot-faq"
 
 
@@ -90,6 +90,7 @@ def test_the_settings_page_is_for_administrators_and_never_shows_the_key(
         # The page as an administrator sees it in a browser (the README shows it, hence a stable address), the
         # key nowhere.
         wordpress.configure(Chatbot(url="https://chatbot.example.com", api_key=chatbot.api_key))
+        SETTINGS_SCREENSHOT.parent.mkdir(exist_ok=True)
         seen = wordpress.browse(
             url=wordpress.base_url + SETTINGS_PAGE,
             cookies=[

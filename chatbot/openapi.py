@@ -177,7 +177,7 @@ def error_responses(*statuses: int) -> list[Response]:
 def amend_response(handler: Any, status: int, *, no_content: bool = False, **fields: Any) -> None:
     """Say what sanic-ext's decorators cannot: a response without a body (they write `*/*`), or response
     `links` (they drop unknown fields). Call it after the route's decorators."""
-    response = OperationStore()[handler].responses[status]
+    response = OperationStore()[handler].responses[status]  # type: ignore[no-untyped-call]
     if no_content:
         response.fields.pop("content", None)
     response.fields.update(fields)

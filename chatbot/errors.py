@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from sanic import Request
-from sanic.exceptions import MethodNotAllowed, PayloadTooLarge, RequestCancelled, SanicException
+from sanic.exceptions import BadURL, MethodNotAllowed, PayloadTooLarge, RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse, json
 
@@ -45,6 +45,20 @@ def upstream_fault(request: Request, error: UpstreamError) -> HTTPResponse:
     request.ctx.upstream_fault = fault.name.lower()
     headers = {"Retry-After": str(error.retry_after or 1)} if fault.status == 503 else None
     return error_response(fault.status, fault.text, headers)
+
+
+class SafeRequest(Request):
+    """Sanic's Request, except that the stand-in request Sanic builds to answer a bad request line is always
+    built: Sanic reuses the URL it could not parse (one holding a NUL), fails again, and drops the connection
+    without an answer, logging a traceback."""
+
+    def __init__(self, url_bytes: bytes, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().__init__(url_bytes, *args, **kwargs)
+        except BadURL:
+            if kwargs.get("method") != "NONE":  # a real request: its 400 is answered with the stand-in
+                raise
+            super().__init__(b"*", *args, **kwargs)
 
 
 class JsonErrorHandler(ErrorHandler):

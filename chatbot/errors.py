@@ -74,7 +74,7 @@ class JsonErrorHandler(ErrorHandler):
         status = getattr(exception, "status_code", 500) if isinstance(exception, SanicException) else 500
         if isinstance(exception, PayloadTooLarge) and "header" in str(exception).lower():
             status = 431  # Sanic says 413 for an oversized head; 431 is what it is (RFC 6585)
-        # A status without a text of its own (417 for an unknown Expect) is still the client's error, not ours.
+        # A status without a text of its own (417: an unknown Expect) is still the client's error, not ours.
         fallback = MESSAGES[400] if status < 500 else MESSAGES[500]
         message = getattr(exception, "public_message", None) or MESSAGES.get(status) or fallback
         if status >= 500 and not isinstance(exception, ApiError):

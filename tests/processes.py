@@ -164,6 +164,9 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "no",
+                # DEBUG SLEEP stands for a slow Redis in the tests (refused by default since Redis 7).
+                "--enable-debug-command",
+                "local",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

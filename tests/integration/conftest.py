@@ -16,6 +16,7 @@ OLD_KEY = "old-key-rotated-out-soon-42"
 UPSTREAM_KEY = "sk-upstream-secret-do-not-log-7f3a"
 #: A small bilingual shop FAQ (12 entries), for grounding and offline answers.
 SHOP_FAQ = Path(__file__).parents[1] / "unit" / "data" / "faq_shop.md"
+CONVERSATION_TTL = 120
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +59,23 @@ def svc(upstream: str) -> Iterator[tuple[str, Process]]:
 def sdk_svc(upstream: str) -> Iterator[tuple[str, Process]]:
     """The same service with the openai SDK as its upstream client (no retries: faults show at once)."""
     with service(service_env(upstream, OPENAI_CLIENT="sdk", OPENAI_MAX_RETRIES="0")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def uncached_svc(upstream: str, redis: RedisServer) -> Iterator[tuple[str, Process]]:
+    """Redis, the shop FAQ, short conversations (2 turns, CONVERSATION_TTL), and CACHE_TTL=0: no reply cache,
+    so that every message reaches the fake."""
+    env = service_env(
+        upstream,
+        REDIS_URL=redis.url,
+        FAQ_FILE=str(SHOP_FAQ),
+        CONVERSATION_MAX_TURNS="2",
+        CONVERSATION_TTL=str(CONVERSATION_TTL),
+        CACHE_TTL="0",
+        WORKERS="1",
+    )
+    with service(env) as running:
         yield running
 
 

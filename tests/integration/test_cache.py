@@ -34,6 +34,7 @@ def cached(upstream: str, redis: RedisServer, faq_file: Path) -> Iterator[tuple[
         FAQ_FILE=str(faq_file),
         FAQ_RELOAD_SECONDS="0.2",
         OPENAI_MAX_RETRIES="0",
+        WORKERS="1",
     )
     with service(env) as running:
         yield running
@@ -79,7 +80,7 @@ def test_an_edit_of_the_faq_is_never_answered_from_the_old_cache(
         edited = faq_file.with_suffix(".new")
         edited.write_text(original.replace("sinon elle coûte 4 €", "sinon elle coûte 5 €"))
         os.replace(edited, faq_file)  # saved as editors do: a new file renamed over the old one
-        wait_for_records(proc, lambda r: "FAQ reloaded" in r["message"], count=2, since=since)  # 2 workers
+        wait_for_records(proc, lambda r: "FAQ reloaded" in r["message"], since=since)
         reset_fake(upstream)
         after = ask(url, message)
         assert after.headers["x-cache"] == "MISS"
@@ -110,10 +111,8 @@ def test_upstream_errors_are_never_cached(cached: tuple[str, Process], upstream:
     assert len(upstream_requests(upstream)) == 2
 
 
-def test_a_cache_ttl_of_zero_turns_the_cache_off(upstream: str, redis: RedisServer) -> None:
-    env = service_env(upstream, REDIS_URL=redis.url, CACHE_TTL="0", WORKERS="1")
-    with service(env) as (url, _):
-        reset_fake(upstream)
-        answers = [ask(url, "Bonjour, vous êtes ouverts ?") for _ in range(2)]
+def test_a_cache_ttl_of_zero_turns_the_cache_off(uncached_svc: tuple[str, Process], upstream: str) -> None:
+    reset_fake(upstream)
+    answers = [ask(uncached_svc[0], "Bonjour, vous êtes ouverts ?") for _ in range(2)]
     assert all("x-cache" not in a.headers for a in answers)
     assert len(upstream_requests(upstream)) == 2

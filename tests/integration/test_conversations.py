@@ -4,33 +4,22 @@ belongs to the key that started it; its owner can read and forget it; FAQ ground
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.integration.conftest import API_KEY, OLD_KEY, SHOP_FAQ, service_env, upstream_requests
+from tests.integration.conftest import API_KEY, CONVERSATION_TTL, OLD_KEY, upstream_requests
 from tests.integration.helpers import post_chat, reset_fake
-from tests.processes import Process, RedisServer, service
+from tests.processes import Process, RedisServer
 
-TTL = 120
+TTL = CONVERSATION_TTL
 NEW_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 
 
-@pytest.fixture(scope="module")
-def url(upstream: str, redis: RedisServer) -> Iterator[str]:
-    redis.command("FLUSHALL")
-    env = service_env(
-        upstream,
-        REDIS_URL=redis.url,
-        FAQ_FILE=str(SHOP_FAQ),
-        CONVERSATION_MAX_TURNS="2",
-        CONVERSATION_TTL=str(TTL),
-        CACHE_TTL="0",  # every message reaches the fake: these tests read what it was sent
-    )
-    with service(env) as (base, _):
-        yield base
+@pytest.fixture
+def url(uncached_svc: tuple[str, Process]) -> str:
+    return uncached_svc[0]
 
 
 def say(url: str, message: str, conversation_id: str | None = None, key: str = API_KEY) -> dict[str, Any]:

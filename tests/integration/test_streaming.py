@@ -68,7 +68,8 @@ def assert_complete(answer: Streamed) -> None:
 def test_pieces_arrive_as_the_model_writes_them(streaming: tuple[str, Process]) -> None:
     url, proc = streaming
     message = unique("#stream:6x200 Livrez-vous à domicile ?")
-    answer = stream(url, message, rid=(rid := f"stream-{uuid.uuid4().hex[:8]}"))
+    rid = f"stream-{uuid.uuid4().hex[:8]}"
+    answer = stream(url, message, rid=rid)
     assert_complete(answer)
     assert answer.headers["cache-control"] == "no-cache"
     assert answer.headers["x-accel-buffering"] == "no"

@@ -19,7 +19,7 @@ from chatbot import __version__, cors
 from chatbot.access import log_access
 from chatbot.auth import KeyChecker, authenticate
 from chatbot.config import Provider, Settings, load_settings
-from chatbot.errors import JsonErrorHandler
+from chatbot.errors import JsonErrorHandler, SafeRequest
 from chatbot.exchange import ChatService
 from chatbot.faq import FaqStore
 from chatbot.llm import ChatClient, make_client
@@ -135,6 +135,7 @@ def create_app(settings: Settings | None = None) -> ChatbotApp:
         APP_NAME,
         ctx=AppContext(settings),
         error_handler=JsonErrorHandler(),
+        request_class=SafeRequest,
         configure_logging=False,
         dumps=_dumps,
     )

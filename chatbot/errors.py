@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from sanic import Request
-from sanic.exceptions import MethodNotAllowed, PayloadTooLarge, RequestCancelled, SanicException
+from sanic.exceptions import BadURL, MethodNotAllowed, PayloadTooLarge, RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse, json
 
@@ -48,6 +48,20 @@ def upstream_fault(request: Request, error: UpstreamError) -> HTTPResponse:
     return error_response(fault.status, fault.text, headers)
 
 
+class SafeRequest(Request):
+    """Sanic's Request, except that the stand-in request Sanic builds to answer a bad request line is always
+    built: Sanic reuses the URL it could not parse (one holding a NUL), fails again, and drops the connection
+    without an answer, logging a traceback."""
+
+    def __init__(self, url_bytes: bytes, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().__init__(url_bytes, *args, **kwargs)
+        except BadURL:
+            if kwargs.get("method") != "NONE":  # a real request: its 400 is answered with the stand-in
+                raise
+            super().__init__(b"*", *args, **kwargs)
+
+
 class JsonErrorHandler(ErrorHandler):
     """Sanic's error handler, answering JSON for every exception, its own included (404, 405, 413...)."""
 
@@ -61,7 +75,9 @@ class JsonErrorHandler(ErrorHandler):
         status = getattr(exception, "status_code", 500) if isinstance(exception, SanicException) else 500
         if isinstance(exception, PayloadTooLarge) and "header" in str(exception).lower():
             status = 431  # Sanic says 413 for an oversized head; 431 is what it is (RFC 6585)
-        message = getattr(exception, "public_message", None) or MESSAGES.get(status) or MESSAGES[500]
+        # A status without a text of its own (417: an unknown Expect) is still the client's error, not ours.
+        fallback = MESSAGES[400] if status < 500 else MESSAGES[500]
+        message = getattr(exception, "public_message", None) or MESSAGES.get(status) or fallback
         if status >= 500 and not isinstance(exception, ApiError):
             log.error("unhandled error while serving %s %s", request.method, request.path, exc_info=exception)
         headers = dict(getattr(exception, "headers", None) or {})

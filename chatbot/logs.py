@@ -37,8 +37,22 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class Utf8JsonFormatter(JsonFormatter):
+    """JSON lines that are always valid UTF-8. A header sent as raw non-UTF-8 bytes (a User-Agent in Latin-1)
+    reaches Python as lone surrogates, which stdout would write back as the invalid bytes they came from."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        try:
+            line.encode("utf-8")
+        except UnicodeEncodeError:
+            # As JSON's own escape (\udce9): the line stays the same JSON, in valid UTF-8.
+            return line.encode("utf-8", "backslashreplace").decode("utf-8")
+        return line
+
+
 def _formatter() -> logging.Formatter:
-    return JsonFormatter(
+    return Utf8JsonFormatter(
         "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
         # What the Cloud Logging handler adds to a record is shipped there, not printed.
         reserved_attrs=[*RESERVED_ATTRS, *_CLOUD_ATTRS],

@@ -34,6 +34,8 @@ CHAT_REQUEST: dict[str, Any] = {
         "message": {
             "type": "string",
             "minLength": 1,
+            # Not blank: what the route refuses, the schema must not call valid (the fuzzer checks it).
+            "pattern": r"\S",
             "description": "The visitor's question (not blank; at most MAX_MESSAGE_CHARS characters)",
             "example": "Bonjour, comment ça va?",
         },

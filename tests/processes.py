@@ -55,6 +55,8 @@ class Process:
             stdout=self._log or subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            # A line that is not UTF-8 must not stop the reader: tests look for such lines (log_records).
+            errors="surrogateescape",
             start_new_session=True,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -172,6 +174,9 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "no",
+                # DEBUG SLEEP stands for a slow Redis in the tests (refused by default since Redis 7).
+                "--enable-debug-command",
+                "local",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -115,6 +115,9 @@ class RedisLink:
             if self.client is None:
                 return
             try:
+                # Connections opened before the outage are dead if Redis restarted: each probe starts afresh,
+                # so that once Redis answers, no visitor's call meets a stale connection (and fails again).
+                await self.client.connection_pool.disconnect(inuse_connections=False)
                 await self.client.ping()
             except FAILURES:
                 continue

@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import API_KEY, log_records, service_env, upstream_requests
+from tests.integration.conftest import API_KEY, service_env, upstream_requests
+from tests.integration.helpers import log_records, wait_for_records
 from tests.processes import Process, base_env, service
 
 SHOP_FAQ = Path(__file__).parents[1] / "unit" / "data" / "faq_shop.md"
@@ -45,6 +46,7 @@ def chat(url: str, message: str) -> httpx.Response:
 
 
 def test_first_log_line_says_which_mode(offline: tuple[str, Process]) -> None:
+    wait_for_records(offline[1], lambda r: "faq mode" in r["message"])
     first = log_records(offline[1])[0]
     assert "faq mode" in first["message"]
     assert "12 entries" in first["message"]
@@ -111,13 +113,10 @@ def test_an_edit_is_picked_up_without_restart_and_a_broken_one_is_ignored(
             assert time.monotonic() < deadline, "edit not picked up"
             time.sleep(0.2)
         faq.write_text("## A question without an answer?\n")
-        time.sleep(1.5)
+        wait_for_records(proc, lambda r: r["severity"] == "ERROR" and "last good version" in r["message"])
         assert chat(url, "croissants aux amandes").json()["sources"] == [
             "Avez-vous des croissants aux amandes ?"
         ]
-        assert any(
-            r["severity"] == "ERROR" and "last good version" in r["message"] for r in log_records(proc)
-        )
     finally:
         faq.write_text(original)
 

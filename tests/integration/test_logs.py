@@ -10,21 +10,17 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import API_KEY, OLD_KEY, UPSTREAM_KEY, log_records, service_env
+from tests.integration.conftest import API_KEY, OLD_KEY, UPSTREAM_KEY, service_env
+from tests.integration.helpers import is_access, log_records, settle, wait_for_records
 from tests.processes import Process, fake_cloud_logging, service
 
 
 def test_every_line_is_json_with_severity_and_the_request_id(client: httpx.Client, proc: Process) -> None:
     client.post("/chat", json={"message": "log me"}, headers={"x-request-id": "rid-json-1"})
-    time.sleep(0.2)
-    records = log_records(proc)
-    assert records
-    for record in records:
+    (access,) = wait_for_records(proc, is_access("rid-json-1"))
+    for record in log_records(proc):
         assert record["severity"] in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
         assert {"time", "logger", "message"} <= record.keys()
-    (access,) = [
-        r for r in records if r.get("request_id") == "rid-json-1" and r["logger"] == "chatbot.access"
-    ]
     http = access["httpRequest"]
     assert http["requestMethod"] == "POST"
     assert http["requestUrl"] == "/chat"
@@ -36,11 +32,13 @@ def test_every_line_is_json_with_severity_and_the_request_id(client: httpx.Clien
     assert access["usage"]["total_tokens"] > 0
 
 
-def test_no_key_or_chat_content_in_logs_by_default(client: httpx.Client, proc: Process) -> None:
+def test_no_key_or_chat_content_in_logs_by_default(
+    client: httpx.Client, base_url: str, proc: Process
+) -> None:
     secret_message = "my-private-question-93751"
     client.post("/chat", json={"message": secret_message})
     client.post("/chat", json={"message": "hi"}, headers={"x-api-key": "wrong-key-in-header-555"})
-    time.sleep(0.2)
+    settle(base_url, proc)
     for forbidden in (API_KEY, OLD_KEY, UPSTREAM_KEY, "Bearer", "wrong-key-in-header-555", secret_message):
         assert forbidden not in proc.output
 
@@ -54,8 +52,7 @@ def chatty(upstream: str) -> Iterator[tuple[str, Process]]:
 def test_chat_content_is_logged_only_when_asked(chatty: tuple[str, Process]) -> None:
     url, proc = chatty
     httpx.post(url + "/chat", json={"message": "question-visible-42"}, headers={"x-api-key": API_KEY})
-    time.sleep(0.2)
-    (exchange,) = [r for r in log_records(proc) if r["message"] == "chat exchange"]
+    (exchange,) = wait_for_records(proc, lambda r: r["message"] == "chat exchange")
     assert exchange["user_message"] == "question-visible-42"
     assert exchange["reply"] == "Echo: question-visible-42"
     assert API_KEY not in proc.output
@@ -145,6 +142,7 @@ def test_no_credentials_means_one_warning_and_stdout_only(upstream: str) -> None
             httpx.post(url + "/chat", json={"message": "hi"}, headers={"x-api-key": API_KEY}).status_code
             == 200
         )
+        settle(url, proc)
         warnings = [
             r for r in log_records(proc) if r["severity"] == "WARNING" and "Cloud Logging off" in r["message"]
         ]

@@ -8,7 +8,8 @@ import time
 
 import httpx
 
-from tests.integration.conftest import API_KEY, log_records, service_env
+from tests.integration.conftest import API_KEY, service_env
+from tests.integration.helpers import wait_for_records
 from tests.processes import service
 
 
@@ -33,6 +34,6 @@ def test_a_killed_worker_is_replaced_and_the_service_keeps_answering(upstream: s
         for _ in range(20):  # both workers answer: the kernel spreads connections over them
             response = httpx.post(url + "/chat", json={"message": "hi"}, headers={"x-api-key": API_KEY})
             assert response.status_code == 200
-        assert any(r["severity"] == "ERROR" and "died" in r["message"] for r in log_records(proc))
+        wait_for_records(proc, lambda r: r["severity"] == "ERROR" and "died" in r["message"])
     assert proc.proc.returncode == 0
     assert sum("died" in line for line in proc.lines) == 1

@@ -74,3 +74,14 @@ def test_cloud_filter_moves_fields_where_the_handler_reads_them() -> None:
 def test_the_shipping_clients_own_records_are_not_shipped() -> None:
     record = logging.makeLogRecord({"name": "google.cloud.logging_v2.handlers.transports.background_thread"})
     assert not CloudRecordFilter().filter(record)
+
+
+def test_a_header_of_raw_bytes_never_makes_a_line_invalid_utf8(
+    stream_logger: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, stream = stream_logger
+    # What Sanic makes of `User-Agent: caf\xe9`: the byte it cannot decode, as a lone surrogate.
+    logger.info("access", extra={"userAgent": "caf\udce9 é"})
+    text = stream.getvalue()
+    text.encode("utf-8")  # raises if the line would reach stdout as invalid UTF-8
+    assert json.loads(text)["userAgent"] == "caf\udce9 é"

@@ -19,10 +19,6 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from chatbot.config import Rate
 from chatbot.state.redis import FAILURES, RedisLink
 
-#: How long a window's remaining count and reset time are reused (less one per hit) before being read again.
-STATS_FRESH_S = 1.0
-_STATS_KEPT = 10_000
-
 
 @dataclass(frozen=True, slots=True)
 class Check:
@@ -64,7 +60,6 @@ class RateLimits:
         self._items: dict[Rate, RateLimitItem] = {}
         self._memory = SlidingWindowCounterRateLimiter(MemoryStorage())
         self._shared: SlidingWindowCounterRateLimiter | None = None
-        self._stats: dict[tuple[str, str], tuple[float, int, float]] = {}
 
     def start(self) -> None:
         if self._link.client is not None:
@@ -83,24 +78,6 @@ class RateLimits:
             storage.bridge.connection_getter = lambda _readonly: client  # type: ignore[attr-defined]
             storage.bridge.register_scripts()
             self._shared = SlidingWindowCounterRateLimiter(storage)
-
-    def _recent(self, check: Check) -> tuple[float, int] | None:
-        """The window's state read less than STATS_FRESH_S ago, counting this hit; None: read it again.
-
-        Reading it costs a second round trip per limit; a busy caller's RateLimit fields may lag a second
-        behind (the draft allows servers to approximate), a refusal is always read afresh."""
-        known = self._stats.get((check.policy, check.identity))
-        if known is None or time.monotonic() - known[2] > STATS_FRESH_S:
-            return None
-        reset_at, remaining, read_at = known
-        self._stats[(check.policy, check.identity)] = (reset_at, remaining - 1, read_at)
-        return reset_at, remaining - 1
-
-    def _remember(self, check: Check, reset_at: float, remaining: int) -> tuple[float, int]:
-        if len(self._stats) >= _STATS_KEPT:
-            self._stats.clear()
-        self._stats[(check.policy, check.identity)] = (reset_at, remaining, time.monotonic())
-        return reset_at, remaining
 
     def _item(self, rate: Rate) -> RateLimitItem:
         item = self._items.get(rate)
@@ -123,19 +100,17 @@ class RateLimits:
         allowed = await asyncio.gather(
             *(limiter.hit(item, c.policy, c.identity) for item, c in zip(items, checks, strict=True))
         )
-        stats = [self._recent(c) if ok else None for c, ok in zip(checks, allowed, strict=True)]
-        missing = [n for n, known in enumerate(stats) if known is None]
-        fetched = await asyncio.gather(
-            *(limiter.get_window_stats(items[n], checks[n].policy, checks[n].identity) for n in missing)
+        # After the hits, so that the counts include this request (each gather is one pipelined batch).
+        stats = await asyncio.gather(
+            *(
+                limiter.get_window_stats(item, c.policy, c.identity)
+                for item, c in zip(items, checks, strict=True)
+            )
         )
-        for n, (reset_at, remaining) in zip(missing, fetched, strict=True):
-            stats[n] = self._remember(checks[n], reset_at, remaining)
         now = time.time()
         policies, states = [], []
         retry_after, refused_by = 0, None
-        for check, ok, known in zip(checks, allowed, stats, strict=True):
-            assert known is not None
-            reset_at, remaining = known
+        for check, ok, (reset_at, remaining) in zip(checks, allowed, stats, strict=True):
             reset = max(0, math.ceil(reset_at - now))
             policies.append(f'"{check.policy}";q={check.rate.amount};w={check.rate.seconds}')
             states.append(f'"{check.policy}";r={max(0, remaining)};t={reset}')

@@ -294,8 +294,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "CLOUD_LOGGING_ENDPOINT": "http://fake-cloud-logging:8085",
         "GOOGLE_CLOUD_PROJECT": "chatbot-e2e",
         "LOG_LEVEL": "INFO",
-        # Every test client comes from one address; the limits themselves are tested in tests/integration.
-        "RATE_LIMIT_PER_IP": "6000/minute",
     }
     env_file = tmp / "stack.env"
     # One file for both the container's settings and compose's variable interpolation.

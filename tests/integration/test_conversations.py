@@ -82,7 +82,7 @@ def test_each_message_pushes_the_expiry_back_and_an_expired_one_starts_anew(
     url: str, upstream: str, redis: RedisServer
 ) -> None:
     cid = say(url, "premier")["conversation_id"]
-    keys = (f"conv:{{{cid}}}:owner", f"conv:{{{cid}}}:msgs")
+    keys = (f"conv:{{{cid}}}",)  # one key per conversation (chatbot/state/conversations.py)
     for key in keys:
         assert TTL - 5 <= int(redis.command("TTL", key)) <= TTL
         redis.command("EXPIRE", key, "30")

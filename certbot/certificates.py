@@ -169,6 +169,7 @@ def install(settings: Settings, lineage: Path | None = None) -> bool:
             domain=settings.domain,
         )
         return False
+    settings.certs.mkdir(parents=True, exist_ok=True)
     new_key = _write_beside(key_path, key, 0o600)
     new_chain = _write_beside(settings.served, chain, 0o644)
     # The key first: until the certificate follows, the pair does not load, and Nginx keeps the one it has.

@@ -205,6 +205,8 @@ rollout() { # tag: replaces the running containers with the release's, and waits
   # --no-build/--pull never: the VM runs exactly the images CI built and pushed; it never builds or guesses.
   compose "$1" up --detach --wait --wait-timeout "$WAIT_TIMEOUT" --no-build --pull never --remove-orphans \
     || { say "services of $1 did not become healthy"; return 1; }
+  # DOMAIN gone from .env: the certbot an earlier deploy started stops (its profile is off now).
+  [ -n "$(env_value DOMAIN)" ] || compose "$1" --profile acme rm --stop --force certbot >/dev/null 2>&1 || true
 }
 
 bring_up() { # tag, pull-mode

@@ -102,6 +102,8 @@ cmd_up() {
   if [[ -n $(domain) ]]; then choose_image CERTBOT_IMAGE certbot/certbot:latest local/certbot:latest; fi
   # --build: never a plain pull of our own images; --wait: return once both healthchecks pass.
   compose up -d --build --wait --wait-timeout "${WAIT_TIMEOUT:-180}"
+  # DOMAIN gone since the last `make up`: the certbot it started stops (its profile is off now).
+  if [[ -z $(domain) ]]; then compose --profile acme rm --stop --force certbot >/dev/null 2>&1 || true; fi
   # A running Nginx keeps the certificate it started with: a graceful reload picks up a renewed one. The
   # signal returns at once; the old workers stop accepting within moments, hence the pause.
   if compose exec -T nginx nginx -s reload >/dev/null 2>&1; then sleep 1
@@ -135,7 +137,7 @@ MSG
 case ${1:-} in
   up) cmd_up ;;
   certs) make_certs ;;
-  down) compose down --remove-orphans ;;
+  down) compose --profile acme down --remove-orphans ;;
   logs) compose logs --follow --tail "${TAIL:-200}" ;;
   ps) compose ps ;;
   *) sed -n '2,8p' "$0" >&2; exit 2 ;;

@@ -60,6 +60,12 @@ class AcmeStack:
             cmd, cwd=REPO, env=self.env, check=check, capture_output=True, text=True, timeout=timeout
         )
 
+    def set(self, **settings: str) -> None:
+        """Changes settings in the stack's env file (they apply to containers created from then on)."""
+        path = Path(self.env["E2E_ENV_FILE"])
+        lines = [line for line in path.read_text().splitlines() if line.split("=", 1)[0] not in settings]
+        path.write_text("".join(f"{line}\n" for line in lines + [f"{k}={v}" for k, v in settings.items()]))
+
     def logs(self, service: str) -> list[dict[str, Any]]:
         out = self.compose("logs", "--no-color", "--no-log-prefix", service).stdout
         return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
@@ -166,8 +172,8 @@ def certificate(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer[1].public_key()), critical=False
         )
     )
-    usage = dict.fromkeys(("content_commitment", "key_encipherment", "data_encipherment", "key_agreement"), False)
-    usage |= {"encipher_only": False, "decipher_only": False}
+    unused = ("content_commitment", "key_encipherment", "data_encipherment", "key_agreement")
+    usage = dict.fromkeys((*unused, "encipher_only", "decipher_only"), False)
     builder = builder.add_extension(
         x509.KeyUsage(digital_signature=True, key_cert_sign=ca, crl_sign=ca, **usage), critical=True
     )
@@ -202,7 +208,8 @@ def pebble_files(folder: Path) -> Path:
     ca_key, key = new_key(), new_key()
     ca = (name("pebble test CA"), ca_key)
     (folder / "ca.pem").write_bytes(certificate(ca[0], ca_key, ca, ca=True))
-    (folder / "cert.pem").write_bytes(certificate(name("pebble"), key, ca, names=("pebble", "127.0.0.1")))
+    names = ("pebble", "acme.certs.test", "127.0.0.1")
+    (folder / "cert.pem").write_bytes(certificate(name("pebble"), key, ca, names=names))
     (folder / "key.pem").write_bytes(key_pem(key))
     config = {
         "listenAddress": "0.0.0.0:14000",

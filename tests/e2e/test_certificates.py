@@ -77,6 +77,18 @@ def test_a_forced_renewal_is_served_without_a_failed_request(acme: AcmeStack, ro
     assert len(poller.serials) > 20
 
 
+def test_another_acme_server_replaces_the_certificate_at_once(acme: AcmeStack, root: str) -> None:
+    before = acme.wait_served(root)
+    # As when going from staging to production: the same CA (Pebble) under another directory URL.
+    acme.set(ACME_SERVER="https://acme.certs.test:14000/dir")
+    acme.compose("up", "-d", "--no-deps", "certbot")
+    acme.wait_for_log("certbot", f"obtained a certificate for {DOMAIN} from https://acme.certs.test", "INFO")
+    acme.wait_served(root, timeout=30, other_than=before.serial_number)
+    # Renewals go to the new directory from now on (not another new certificate at each pass).
+    renewal_conf = (acme.cert_dir / f"letsencrypt/renewal/{DOMAIN}.conf").read_text()
+    assert "server = https://acme.certs.test:14000/dir\n" in renewal_conf
+
+
 def test_a_failing_ca_keeps_the_certificate_served_and_logs_an_error(acme: AcmeStack, root: str) -> None:
     served = acme.wait_served(root)
     on_disk = _digest(acme.cert_dir / "fullchain.pem")

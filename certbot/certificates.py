@@ -214,7 +214,8 @@ def obtain(settings: Settings, replace: bool) -> tuple[bool, str]:
     args = ["certonly", "--webroot", "--webroot-path", str(settings.webroot), "--agree-tos"]
     args += ["--cert-name", settings.domain, "--domain", settings.domain, "--server", settings.server]
     args += ["--deploy-hook", HOOK]
-    args += ["--email", settings.email] if settings.email else ["--register-unsafely-without-email"]
+    contact = ["--email", settings.email, "--no-eff-email"]
+    args += contact if settings.email else ["--register-unsafely-without-email"]
     if replace:
         # ACME_SERVER is not the one that issued the current certificate (e.g. staging, then production).
         args += ["--force-renewal", "--break-my-certs"]

@@ -21,16 +21,18 @@ fingerprint() { cat "$dir/fullchain.pem" "$dir/privkey.pem" 2>/dev/null | cksum;
   while sleep "$interval"; do
     now=$(fingerprint)
     if [ "$now" != "$served" ]; then
-      if nginx -t -q >/dev/null 2>&1; then
+      if tested=$(nginx -t -q 2>&1); then
         # Its own "signal process started" notice is noise here; a failure would show on the next round.
         if nginx -s reload 2>/dev/null; then
           served=$now
           log INFO "certificate files changed: nginx reloaded, new connections get the new certificate"
         fi
       elif [ "$now" = "$seen" ] && [ "$now" != "$reported" ]; then
-        # The same files failed last round too: not a copy in progress. Said once; tried again every round.
+        # The same files failed last round too: not a copy in progress. Said once; tried again every round
+        # (a failure may also come from elsewhere: the upstream's name not resolving while it is recreated).
         reported=$now
-        log ERROR "certificate files changed but nginx -t fails (a key that does not match?): nginx keeps serving the previous certificate"
+        reason=$(printf '%s' "$tested" | tail -n 1 | tr -d '"\134' | tr -c '[:print:]' ' ')
+        log ERROR "certificate files changed but the configuration does not load ($reason): nginx keeps serving the previous certificate, tries again every ${interval} s"
       fi
     fi
     seen=$now

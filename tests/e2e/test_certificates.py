@@ -1,7 +1,8 @@
 """A certificate for DOMAIN from an ACME CA, end to end: Pebble (Let's Encrypt's test CA) validates HTTP-01
 through the stack's Nginx; the certificate is served and verifies against Pebble's root; a forced renewal is
-served without a failed request; a CA that fails leaves the certificate served and logs an ERROR; a
-certificate placed by hand is never replaced. One stack for the module (tests/e2e/acme.py), in this order."""
+served without a failed request; a CA that fails leaves the certificate served and logs an ERROR; so does
+a pair that does not load; a certificate placed by hand is never replaced. One stack for the module
+(tests/e2e/acme.py), in this order."""
 
 from __future__ import annotations
 
@@ -107,6 +108,17 @@ def test_a_failing_ca_keeps_the_certificate_served_and_logs_an_error(acme: AcmeS
     assert status == 200
     assert still.serial_number == served.serial_number
     assert _digest(acme.cert_dir / "fullchain.pem") == on_disk
+
+
+def test_a_pair_that_does_not_load_is_not_taken_and_says_why(acme: AcmeStack, root: str) -> None:
+    served = acme.wait_served(root)
+    key, other = new_key(), new_key()
+    # A certificate for one key beside another key: Nginx would refuse to start on it.
+    (acme.cert_dir / "privkey.pem").write_bytes(key_pem(key))
+    (acme.cert_dir / "fullchain.pem").write_bytes(certificate(name(DOMAIN), other, (name(DOMAIN), other)))
+    error = acme.wait_for_log("nginx", "the configuration does not load", "ERROR", timeout=30)
+    assert "nginx keeps serving the previous certificate" in error["message"]
+    assert acme.served(root)[1].serial_number == served.serial_number
 
 
 def test_a_certificate_placed_by_hand_is_served_and_never_replaced(acme: AcmeStack) -> None:

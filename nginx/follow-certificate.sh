@@ -31,7 +31,7 @@ fingerprint() { cat "$dir/fullchain.pem" "$dir/privkey.pem" 2>/dev/null | cksum;
         # The same files failed last round too: not a copy in progress. Said once; tried again every round
         # (a failure may also come from elsewhere: the upstream's name not resolving while it is recreated).
         reported=$now
-        reason=$(printf '%s' "$tested" | tail -n 1 | tr -d '"\134' | tr -c '[:print:]' ' ')
+        reason=$(printf '%s' "$tested" | head -n 1 | tr -d '"\134\n' | tr -c '[:print:]' ' ')
         log ERROR "certificate files changed but the configuration does not load ($reason): nginx keeps serving the previous certificate, tries again every ${interval} s"
       fi
     fi

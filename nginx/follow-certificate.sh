@@ -4,8 +4,9 @@
 # certs/fullchain.pem or privkey.pem change: a renewal by the certbot container (docs/certificates.md), a
 # certificate dropped in by hand, `FORCE=1 make certs`. A pair that does not load (half copied, a key that does
 # not match) fails `nginx -t`: Nginx keeps the certificate it has, the next round tries again, and one that still
-# fails a round later is logged as an ERROR. Polling, not a signal from the certbot container: containers do not
-# share PIDs, and a file watch would miss renames made on the host. POSIX sh: Alpine has no bash.
+# fails a round later is logged as an ERROR. Polling, not a signal from the certbot container (containers do not
+# share PIDs) nor inotify (not in the image; blind to Docker Desktop's shared folders). POSIX sh: Alpine has no
+# bash.
 set -eu
 dir=${CERT_DIR:-/etc/nginx/certs}
 interval=${CERT_RECHECK_SECONDS:-5}
@@ -32,7 +33,8 @@ fingerprint() { cat "$dir/fullchain.pem" "$dir/privkey.pem" 2>/dev/null | cksum;
         # (a failure may also come from elsewhere: the upstream's name not resolving while it is recreated).
         reported=$now
         reason=$(printf '%s' "$tested" | head -n 1 | tr -d '"\134\n' | tr -c '[:print:]' ' ')
-        log ERROR "certificate files changed but the configuration does not load ($reason): nginx keeps serving the previous certificate, tries again every ${interval} s"
+        log ERROR "certificate files changed but the configuration does not load ($reason): nginx keeps serving \
+the previous certificate, tries again every ${interval} s"
       fi
     fi
     seen=$now

@@ -2,7 +2,7 @@
 # The compose stack's commands, called by `make up|down|logs|ps` (mk/stack.mk).
 #   up    creates .env from .env.example with a fresh API_KEY when there is none, creates the certificate,
 #         builds and starts the stack, waits until it is healthy, prints the URL and a curl call to paste
-#   certs               the self-signed certificate alone (CERT_HOSTS from the environment or .env)
+#   certs               the self-signed certificate alone (DOMAIN, CERT_HOSTS from the environment or .env)
 #   down | logs | ps    the same on the running stack
 # Env: COMPOSE_FILES (default "compose.yaml"), COMPOSE_PROJECT_NAME, PYTHON_IMAGE / NGINX_IMAGE / REDIS_IMAGE /
 # CERTBOT_IMAGE (else .env, else the official images, or the local/ stand-ins when those exist and Docker Hub is

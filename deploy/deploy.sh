@@ -15,10 +15,12 @@
 #                          CLOUDSDK_CONFIG=PATH   a gcloud configuration folder to use instead of the user's own
 #   .env                 settings and secrets: the latest version of ENV_SECRET, fetched by every deploy (mode 600);
 #                        never shipped, never in git. .env.previous: the one before, while a deploy may roll back
-#   certs/               TLS certificate and key for Nginx (VM-local; a self-signed pair is made when missing)
+#   certs/               TLS certificate and key for Nginx (VM-local; a self-signed pair is made when missing), and
+#                        with DOMAIN, certbot's state in certs/letsencrypt/ (docs/certificates.md)
 #   compose.vm.yaml      optional VM-local compose override (e.g. logging options); never shipped
 #   faq/                 optional: the site owner's FAQ, edited on the VM; without it, the release's own faq/ is used
-#   releases/TAG/        what CI shipped for that commit: compose.yaml, faq/, deploy/deploy.sh, scripts/certs.sh
+#   releases/TAG/        what CI shipped for that commit: compose.yaml, faq/, deploy/deploy.sh, scripts/certs.sh,
+#                        certbot/
 #   current -> releases/TAG      the release that last passed its probes
 #   releases.log         "UTC-time TAG" for every release that went live, newest last
 # Exit codes: 0 live; 1 failed and the previous release (and .env) runs again, or there was none; 2 the rollback
@@ -144,16 +146,21 @@ link_vm_files() {
   if [ -d "$DIR/faq" ]; then rm -rf "$rel/faq" && ln -sfn "$DIR/faq" "$rel/faq"; fi
 }
 
-ensure_certs() { # the first deploy on a new VM: a self-signed pair (SAN: CERT_HOSTS from .env), until real ones
+env_value() { sed -n "s/^$1=//p" "$DIR/.env" | tail -n 1; }
+
+ensure_certs() { # the first deploy on a new VM: a self-signed pair (SAN: DOMAIN, CERT_HOSTS), until real ones
   [ -s certs/fullchain.pem ] && [ -s certs/privkey.pem ] && return 0
   say "no certificate in $DIR/certs: creating a self-signed one"
-  CERT_DIR=$DIR/certs CERT_HOSTS=$(sed -n 's/^CERT_HOSTS=//p' .env | tail -n 1) bash "releases/$TAG/scripts/certs.sh" >&2
+  CERT_DIR=$DIR/certs CERT_HOSTS=$(env_value CERT_HOSTS) DOMAIN=$(env_value DOMAIN) \
+    bash "releases/$TAG/scripts/certs.sh" >&2
 }
 
 compose() { # release-tag, compose arguments...
   local tag=$1 rel=$DIR/releases/$1; shift
   local files=(-f "$rel/compose.yaml")
   [ -e "$rel/compose.vm.yaml" ] && files+=(-f "$rel/compose.vm.yaml")
+  # With a DOMAIN in .env, certbot obtains and renews its certificate (docs/certificates.md).
+  [ -n "$(env_value DOMAIN)" ] && files+=(--profile acme)
   # The shell's REGISTRY and TAG win over any in .env: the images are the ones this call names.
   REGISTRY=$REGISTRY TAG=$tag docker compose --project-name "$PROJECT" --project-directory "$rel" "${files[@]}" "$@"
 }
@@ -198,6 +205,8 @@ rollout() { # tag: replaces the running containers with the release's, and waits
   # --no-build/--pull never: the VM runs exactly the images CI built and pushed; it never builds or guesses.
   compose "$1" up --detach --wait --wait-timeout "$WAIT_TIMEOUT" --no-build --pull never --remove-orphans \
     || { say "services of $1 did not become healthy"; return 1; }
+  # DOMAIN gone from .env: the certbot an earlier deploy started stops (its profile is off now).
+  [ -n "$(env_value DOMAIN)" ] || compose "$1" --profile acme rm --stop --force certbot >/dev/null 2>&1 || true
 }
 
 bring_up() { # tag, pull-mode

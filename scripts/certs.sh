@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Creates a self-signed TLS certificate and key for Nginx when none exist: certs/fullchain.pem, certs/privkey.pem.
-# Real certificates (Let's Encrypt, bought) drop in under the same two names and are never touched.
+# Real certificates (bought, or Let's Encrypt's from the certbot service) drop in under the same two names and are
+# never touched. The subject's O=chatbot-mvp self-signed marks this one as the stack's own: with DOMAIN set, it is
+# the placeholder that certbot replaces (docs/certificates.md).
 #   CERT_DIR    where to write (default: certs/ beside this script's parent)
 #   CERT_HOSTS  extra names or IP addresses for the SAN, comma- or space-separated (e.g. the VM's IP, a DNS name);
 #               localhost and 127.0.0.1 are always included
+#   DOMAIN      the public host name, put first (the subject's CN) when set
 #   CERT_DAYS   validity (default 365)        FORCE=1  replace an existing pair
 set -euo pipefail
 
@@ -28,12 +31,13 @@ fi
 
 # SAN entries: IP:... for addresses (v4 or v6), DNS:... for names; duplicates dropped.
 san="DNS:localhost,IP:127.0.0.1"
-for host in ${CERT_HOSTS//,/ }; do
+hosts="${DOMAIN:-} ${CERT_HOSTS:-}"
+hosts=${hosts//,/ }
+for host in $hosts; do
   if [[ $host =~ ^[0-9.]+$ || $host == *:* ]]; then entry="IP:$host"; else entry="DNS:$host"; fi
   [[ ",$san," == *",$entry,"* ]] || san+=",$entry"
 done
-first=${CERT_HOSTS//,/ }
-first=${first%% *}
+read -r first _ <<<"$hosts" || true
 cn=${first:-localhost}
 
 # The key is created with no access for group and others before anything is written to it.

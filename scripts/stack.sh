@@ -2,10 +2,11 @@
 # The compose stack's commands, called by `make up|down|logs|ps` (mk/stack.mk).
 #   up    creates .env from .env.example with a fresh API_KEY when there is none, creates the certificate,
 #         builds and starts the stack, waits until it is healthy, prints the URL and a curl call to paste
-#   certs               the self-signed certificate alone (CERT_HOSTS from the environment or .env)
+#   certs               the self-signed certificate alone (DOMAIN, CERT_HOSTS from the environment or .env)
 #   down | logs | ps    the same on the running stack
-# Env: COMPOSE_FILES (default "compose.yaml"), COMPOSE_PROJECT_NAME, PYTHON_IMAGE / NGINX_IMAGE (else .env, else the
-# official images, or the local/ stand-ins when those exist and Docker Hub is unreachable).
+# Env: COMPOSE_FILES (default "compose.yaml"), COMPOSE_PROJECT_NAME, PYTHON_IMAGE / NGINX_IMAGE / REDIS_IMAGE /
+# CERTBOT_IMAGE (else .env, else the official images, or the local/ stand-ins when those exist and Docker Hub is
+# unreachable). With DOMAIN (environment or .env), the certbot service runs too (compose profile `acme`).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -17,7 +18,16 @@ env_value() { [[ -f .env ]] && sed -n "s/^$1=//p" .env | tail -n 1 | sed -e 's/^
 compose() {
   local files=() f
   for f in ${COMPOSE_FILES:-compose.yaml}; do files+=(-f "$f"); done
+  # A DOMAIN gets its certificate from Let's Encrypt: the certbot service (docs/certificates.md).
+  if [[ -n $(domain) ]]; then files+=(--profile acme); fi
   docker compose "${files[@]}" "$@"
+}
+
+domain() { echo "${DOMAIN:-$(env_value DOMAIN)}"; }
+
+# The self-signed certificate, unless certs/ has one: also the placeholder served until certbot has DOMAIN's.
+make_certs() {
+  CERT_HOSTS=${CERT_HOSTS:-$(env_value CERT_HOSTS)} DOMAIN=$(domain) scripts/certs.sh
 }
 
 # The stack's own HTTPS origin: the first CERT_HOSTS entry (the VM's address or name), else localhost.
@@ -78,12 +88,14 @@ choose_image() {
   export "$var=$chosen"
 }
 
+acme_server() { local s=${ACME_SERVER:-$(env_value ACME_SERVER)}; echo "${s:-production} (ACME_SERVER)"; }
+
 cmd_up() {
   command -v docker >/dev/null || { say "docker is not installed (see the README: 'The compose stack')"; exit 1; }
   docker info >/dev/null 2>&1 || { say "no Docker engine answers (here: eval \"\$(../shared/tools/docker-sandbox start)\")"; exit 1; }
   ensure_env
   mkdir -p faq
-  CERT_HOSTS=${CERT_HOSTS:-$(env_value CERT_HOSTS)} scripts/certs.sh
+  make_certs
   choose_image PYTHON_IMAGE python:3.13-slim local/python:3.13-slim
   choose_image NGINX_IMAGE nginx:stable local/nginx:stable
   choose_image REDIS_IMAGE redis:7-alpine local/redis:7
@@ -91,8 +103,11 @@ cmd_up() {
   if [[ ,${COMPOSE_PROFILES:-$(env_value COMPOSE_PROFILES)}, == *,monitoring,* ]]; then
     choose_image PROMETHEUS_IMAGE prom/prometheus:v2.53.3 local/prometheus:latest
   fi
+  if [[ -n $(domain) ]]; then choose_image CERTBOT_IMAGE certbot/certbot:latest local/certbot:latest; fi
   # --build: never a plain pull of our own images; --wait: return once both healthchecks pass.
   compose up -d --build --wait --wait-timeout "${WAIT_TIMEOUT:-180}"
+  # DOMAIN gone since the last `make up`: the certbot it started stops (its profile is off now).
+  if [[ -z $(domain) ]]; then compose --profile acme rm --stop --force certbot >/dev/null 2>&1 || true; fi
   # A running Nginx keeps the certificate it started with: a graceful reload picks up a renewed one. The
   # signal returns at once; the old workers stop accepting within moments, hence the pause.
   if compose exec -T nginx nginx -s reload >/dev/null 2>&1; then sleep 1
@@ -102,13 +117,22 @@ cmd_up() {
   url=$(own_origin)
   key=$(env_value API_KEY)
   key=${key%%,*}
+  local note tls
+  if [[ -n $(domain) ]]; then
+    note="certbot is asking $(acme_server) for a certificate for $(domain): port 80 must reach this machine.
+Until it arrives (usually within a minute; make logs shows it), the self-signed placeholder is served."
+    tls=
+  else
+    note="The certificate is self-signed: curl needs --cacert certs/fullchain.pem (or -k), browsers a one-time exception."
+    tls="--cacert certs/fullchain.pem "
+  fi
   cat <<MSG
 
 The chatbot is up at $url  (Swagger: $url/api-docs, the widget on a demo page: $url/demo)
-The certificate is self-signed: curl needs --cacert certs/fullchain.pem (or -k), browsers a one-time exception.
+$note
 Try it:
 
-  curl --cacert certs/fullchain.pem -H 'x-api-key: $key' -H 'Content-Type: application/json' \\
+  curl ${tls}-H 'x-api-key: $key' -H 'Content-Type: application/json' \\
     -d '{"message": "Comment modifier la FAQ ?"}' $url/chat
 
 MSG
@@ -116,8 +140,8 @@ MSG
 
 case ${1:-} in
   up) cmd_up ;;
-  certs) CERT_HOSTS=${CERT_HOSTS:-$(env_value CERT_HOSTS)} scripts/certs.sh ;;
-  down) compose down --remove-orphans ;;
+  certs) make_certs ;;
+  down) compose --profile acme down --remove-orphans ;;
   logs) compose logs --follow --tail "${TAIL:-200}" ;;
   ps) compose ps ;;
   *) sed -n '2,8p' "$0" >&2; exit 2 ;;

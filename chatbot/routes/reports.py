@@ -33,7 +33,7 @@ DEFAULT_LIMIT, MAX_LIMIT = 50, 500
     secured=KEY_ONLY,
 )
 async def faq_gaps(request: Request) -> HTTPResponse:
-    raw = request.args.get("limit", str(DEFAULT_LIMIT))
+    raw = str(request.get_args(keep_blank_values=True).get("limit", DEFAULT_LIMIT))  # `?limit=` is not 50
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
         raise ApiError(400, f"Le paramètre limit doit être un entier de 1 à {MAX_LIMIT}.")
     service: ChatService = request.app.ctx.chat

@@ -199,6 +199,13 @@ async def capacity_row(stack: Stack, count: int) -> tuple[bool, str, dict[str, s
 
 
 async def measure(stack: Stack, args: argparse.Namespace) -> None:
+    # Warm-up: both workers resolve the fake's name and open their pools (a cold worker's first burst would
+    # wait on one DNS lookup through Docker's resolver, and fail with it if it fails).
+    warm = Target(stack, direct=False)
+    connections = await warm.connections(64)
+    await loop_streams(connections, warm.request("4x10"), warm.classify, 2)
+    for connection in connections:
+        connection.close()
     print(f"\nLoad average before: {load()}")
     ttfd_rows = await first_delta_rows(stack, args.seconds, {1: args.pace_one, 64: args.pace})
     capacity: list[str] = []

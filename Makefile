@@ -55,7 +55,7 @@ bench: install deps-service deps-bench ## benchmarks (wrk, Redis, the compose st
 	$(PY) bench/state.py $(BENCH_FLAGS)
 	$(PY) bench/metrics_cost.py $(BENCH_FLAGS)
 	$(PY) bench/streams.py $(BENCH_FLAGS)
-	$(PY) bench/faq.py $(if $(QUICK),--sizes 100,1000 --queries 500)
+	$(PY) bench/faq.py $(if $(QUICK),--sizes 1000 --queries 500)
 
 deps-bench: ## what the benchmarks drive the service with: wrk (Debian); not in `deps`, CI runs no benchmark
 	@command -v wrk >/dev/null || { \

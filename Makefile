@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: help install lock run lint fmt test test-unit test-integration deps deps-service bench clean
+.PHONY: help install lock run lint fmt test test-unit test-integration deps deps-service deps-bench bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,9 +47,21 @@ test-integration: install ## the real service over HTTP against local fakes
 test: install deps ## every test: unit, integration, end-to-end stack, clients, deploy rehearsal
 	$(PY) -m pytest -q
 
-bench: install ## benchmarks (wrk); prints tables
-	$(PY) bench/chat.py
-	$(PY) bench/faq.py
+# QUICK=1: a smoke run of every benchmark (short runs, small levels), to check that they work.
+BENCH_FLAGS := $(if $(QUICK),--quick)
+
+bench: install deps-service deps-bench ## benchmarks (wrk, Redis, the compose stack); prints Markdown tables; QUICK=1: smoke run
+	$(PY) bench/chat.py $(BENCH_FLAGS)
+	$(PY) bench/state.py $(BENCH_FLAGS)
+	$(PY) bench/metrics_cost.py $(BENCH_FLAGS)
+	$(PY) bench/streams.py $(BENCH_FLAGS)
+	$(PY) bench/faq.py $(if $(QUICK),--sizes 1000 --queries 500)
+
+deps-bench: ## what the benchmarks drive the service with: wrk (Debian); not in `deps`, CI runs no benchmark
+	@command -v wrk >/dev/null || { \
+		echo "apt-get install wrk"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			wrk >/dev/null; }
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

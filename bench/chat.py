@@ -2,29 +2,25 @@
 
 Prints a Markdown table: requests per second and median latency at 1 and 64 connections, with the fake
 answering after 0 ms and after 50 ms, the median latency /chat adds at 1 connection, and the resident memory
-of each worker. The service runs as shipped: default worker count, JSON access log on, Cloud Logging off.
+of each worker. The service runs as shipped: default worker count, JSON access log on, metrics on, Cloud
+Logging off, no Redis (bench/state.py adds it), rate limits counted but set high enough never to refuse wrk's
+single address.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
-import shutil
-import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.wrk import API_KEY, CHAT_BODY, HEADERS, HIGH_LIMITS, machine, require_wrk, wrk, wrk_script
 from tests.processes import ROOT, Process, fake_openai, service
 
-API_KEY = "bench-key-0123456789"
-CHAT_BODY = json.dumps({"message": "Bonjour, quels sont vos horaires d'ouverture ?"})
 UPSTREAM_BODY = json.dumps(
     {
         "model": "gpt-4o-mini",
@@ -33,46 +29,6 @@ UPSTREAM_BODY = json.dumps(
         "temperature": 0.7,
     }
 )
-
-
-@dataclass
-class Run:
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-
-
-def wrk_script(path: Path, body: str | None, headers: dict[str, str]) -> Path:
-    lines = (
-        ['wrk.method = "GET"'] if body is None else ['wrk.method = "POST"', f"wrk.body = {json.dumps(body)}"]
-    )
-    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
-
-
-def wrk(url: str, script: Path, connections: int, seconds: int) -> Run:
-    threads = min(2, connections)
-    out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
-    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
-    socket_errors = re.search(r"Socket errors: (.*)", out)
-    if socket_errors:
-        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
-    return Run(rps, p50, p99, errors)
 
 
 def worker_rss_mib(proc: Process) -> list[float]:
@@ -87,9 +43,8 @@ def worker_rss_mib(proc: Process) -> list[float]:
 
 def offline_rows(tmp: Path, chat_lua: Path, seconds: int) -> list[str]:
     """/chat answered from the FAQ alone, next to GET /healthz on the same service."""
-    env = {"API_KEY": API_KEY, "FAQ_FILE": str(ROOT / "faq" / "faq.md")}
-    headers = {"Content-Type": "application/json", "x-api-key": API_KEY}
-    faq_lua = wrk_script(tmp / "faq.lua", json.dumps({"message": "Comment modifier la FAQ ?"}), headers)
+    env = {"API_KEY": API_KEY, "FAQ_FILE": str(ROOT / "faq" / "faq.md"), **HIGH_LIMITS}
+    faq_lua = wrk_script(tmp / "faq.lua", json.dumps({"message": "Comment modifier la FAQ ?"}), HEADERS)
     rows = []
     with service(env, log_file=tmp / "service-offline.log") as (url, _):
         wrk(url + "/chat", faq_lua, 8, 2)
@@ -123,14 +78,14 @@ def main() -> int:
     parser.add_argument(
         "--delays", default="0,50", help="fake upstream delays in ms (empty: offline mode only)"
     )
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 2 s per run")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        print("bench: wrk is missing (apt-get install wrk)", file=sys.stderr)
+    if args.quick:
+        args.seconds = 2
+    if not require_wrk():
         return 1
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
-    chat_lua = wrk_script(
-        tmp / "chat.lua", CHAT_BODY, {"Content-Type": "application/json", "x-api-key": API_KEY}
-    )
+    chat_lua = wrk_script(tmp / "chat.lua", CHAT_BODY, HEADERS)
     direct_lua = wrk_script(
         tmp / "direct.lua",
         UPSTREAM_BODY,
@@ -146,6 +101,7 @@ def main() -> int:
                 "OPENAI_API_KEY": "sk-bench",
                 "OPENAI_BASE_URL": upstream,
                 "LOG_LEVEL": "INFO",
+                **HIGH_LIMITS,
             }
             # Logs go to a file, as Docker's json-file driver takes them (a pipe read by Python is slower).
             with service(env, log_file=tmp / f"service-{delay}.log") as (url, proc):
@@ -175,8 +131,7 @@ def main() -> int:
                 f"{health.p50_ms:.2f} ms | {health.p99_ms:.1f} ms | | | {health.errors} |"
             )
     offline = offline_rows(tmp, chat_lua, args.seconds)
-    cpu = platform.processor() or platform.machine()
-    print(f"\nMachine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {workers} workers")
+    print(f"\n{machine(workers)}")
     print(
         f"wrk: {args.seconds} s per run, 2 threads (1 at c=1); fake upstream: aiohttp + uvloop, one process\n"
     )

@@ -155,9 +155,11 @@ def fake_cloud_logging(*extra: str) -> Iterator[str]:
 
 
 class RedisServer:
-    """A real redis-server (Debian's package) on a free loopback port, no persistence."""
+    """A real redis-server (Debian's package) on a free loopback port, no persistence unless `extra` options
+    (given last, they win) turn it on."""
 
-    def __init__(self) -> None:
+    def __init__(self, *extra: str) -> None:
+        self.extra = extra
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -177,6 +179,7 @@ class RedisServer:
                 # DEBUG SLEEP stands for a slow Redis in the tests (refused by default since Redis 7).
                 "--enable-debug-command",
                 "local",
+                *self.extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -209,8 +212,8 @@ class RedisServer:
 
 
 @contextmanager
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
+def redis_server(*extra: str) -> Iterator[RedisServer]:
+    server = RedisServer(*extra)
     server.start()
     try:
         yield server

@@ -23,6 +23,7 @@ import ssl
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -250,12 +251,17 @@ def require_engine() -> None:
         pytest.skip(f"e2e: {problem}")
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The running stack, shared by the whole session (see `Stack` for its fields)."""
-    require_engine()
+class StackError(Exception):
+    """The stack did not come up (the message holds compose's output and the services' last log lines)."""
 
-    tmp = tmp_path_factory.mktemp("e2e-stack")
+
+@contextmanager
+def compose_stack(
+    tmp: Path, overrides: dict[str, str] | None = None, log_name: str = "e2e-stack"
+) -> Iterator[Stack]:
+    """Builds and starts a stack in `tmp` (certificate, env file), with `overrides` on top of the chatbot's
+    test settings (they also reach compose's interpolation: EDGE_MAX_CONNS_PER_IP...); stops it on exit, after
+    saving the logs to test-artifacts/<log_name>.log. The e2e fixture and bench/streams.py use it."""
     cert_dir = tmp / "certs"
     subprocess.run(
         [str(REPO / "scripts/certs.sh")],
@@ -294,6 +300,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "CLOUD_LOGGING_ENDPOINT": "http://fake-cloud-logging:8085",
         "GOOGLE_CLOUD_PROJECT": "chatbot-e2e",
         "LOG_LEVEL": "INFO",
+        **(overrides or {}),
     }
     env_file = tmp / "stack.env"
     # One file for both the container's settings and compose's variable interpolation.
@@ -332,7 +339,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         output = f"{getattr(error, 'stdout', '') or ''}\n{getattr(error, 'stderr', '') or ''}"
         logs = _compose(project, env, "logs", "--no-color", "--tail", "60", check=False).stdout
         _compose(project, env, "down", "-v", "--remove-orphans", "-t", "2", check=False, timeout=120)
-        pytest.fail(f"e2e: the stack did not come up:\n{output[-4000:]}\n--- logs ---\n{logs[-6000:]}")
+        raise StackError(
+            f"the stack did not come up:\n{output[-4000:]}\n--- logs ---\n{logs[-6000:]}"
+        ) from error
 
     stack = Stack(
         project=project,
@@ -357,11 +366,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     finally:
         ARTIFACTS.mkdir(exist_ok=True)
         stack_logs = stack.compose("logs", "--no-color", "--timestamps", check=False, timeout=60)
-        (ARTIFACTS / "e2e-stack.log").write_text(stack_logs.stdout + stack_logs.stderr, encoding="utf-8")
+        (ARTIFACTS / f"{log_name}.log").write_text(stack_logs.stdout + stack_logs.stderr, encoding="utf-8")
         if os.environ.get("E2E_KEEP_STACK") == "1":
             print(f"\ne2e: stack kept running: {stack.https_url} (project {project}, key {api_key})")
         else:
             stack.compose("down", "-v", "--remove-orphans", "-t", "5", check=False, timeout=180)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The running stack, shared by the whole session (see `Stack` for its fields)."""
+    require_engine()
+    try:
+        with compose_stack(tmp_path_factory.mktemp("e2e-stack")) as running:
+            yield running
+    except StackError as error:
+        pytest.fail(f"e2e: {error}")
 
 
 @pytest.fixture

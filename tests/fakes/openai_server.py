@@ -325,7 +325,9 @@ def main() -> None:
         stream_pieces=args.stream_pieces,
         stream_interval_ms=args.stream_interval_ms,
     )
-    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
+    # A real API accepts bursts: with aiohttp's default backlog (128), 1,000 streams opened at once by the
+    # chatbot would wait on SYN retransmits here (bench/streams.py).
+    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None, backlog=4096)
 
 
 if __name__ == "__main__":

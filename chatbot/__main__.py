@@ -17,6 +17,7 @@ from chatbot.logs import configure_logging
 from chatbot.metrics import prepare_directory
 
 log = logging.getLogger("chatbot")
+LISTEN_BACKLOG = 4096
 
 
 def _mode(settings: Settings, faq_entries: int | None) -> str:
@@ -57,7 +58,14 @@ def main() -> int:
     loader = AppLoader(factory=partial(create_app, settings))
     app = loader.load()
     app.prepare(
-        host=settings.host, port=settings.port, workers=settings.workers, access_log=False, motd=False
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        access_log=False,
+        motd=False,
+        # Sanic's default (100) overflows when a thousand streams open at once through Nginx; the kernel caps
+        # it at net.core.somaxconn (4096 on current kernels).
+        backlog=LISTEN_BACKLOG,
     )
     Sanic.serve(primary=app, app_loader=loader)
     return 0

@@ -11,6 +11,7 @@ import ipaddress
 import math
 import time
 from dataclasses import dataclass
+from typing import cast
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage
@@ -97,16 +98,15 @@ class RateLimits:
 
     async def _apply(self, limiter: SlidingWindowCounterRateLimiter, checks: list[Check]) -> Decision:
         items = [self._item(c.rate) for c in checks]
-        allowed = await asyncio.gather(
-            *(limiter.hit(item, c.policy, c.identity) for item, c in zip(items, checks, strict=True))
+        pairs = list(zip(items, checks, strict=True))
+        # One wait for all: the hits are queued first, so each window's state, read in the same pipelined
+        # batch (chatbot/state/pipelining.py) or right after in memory, already counts this request.
+        replies = await asyncio.gather(
+            *(limiter.hit(item, c.policy, c.identity) for item, c in pairs),
+            *(limiter.get_window_stats(item, c.policy, c.identity) for item, c in pairs),
         )
-        # After the hits, so that the counts include this request (each gather is one pipelined batch).
-        stats = await asyncio.gather(
-            *(
-                limiter.get_window_stats(item, c.policy, c.identity)
-                for item, c in zip(items, checks, strict=True)
-            )
-        )
+        allowed = cast(list[bool], replies[: len(pairs)])
+        stats = cast(list[tuple[float, int]], replies[len(pairs) :])
         now = time.time()
         policies, states = [], []
         retry_after, refused_by = 0, None

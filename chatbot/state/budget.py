@@ -4,6 +4,8 @@ the upstream reports. In Redis (`budget:{owner}:YYYYMMDD`, kept two days), in me
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import time
 
 import redis.asyncio as aioredis
 
@@ -13,7 +15,13 @@ _KEPT_S = 2 * 86400
 
 
 def today() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%d")
+    """The UTC date as YYYYMMDD (asked for on every chat: formatted once a day)."""
+    return _date(int(time.time() // 86400))
+
+
+@functools.lru_cache(maxsize=4)
+def _date(day_number: int) -> str:
+    return dt.datetime.fromtimestamp(day_number * 86400, dt.UTC).strftime("%Y%m%d")
 
 
 def seconds_to_midnight() -> int:
@@ -45,7 +53,8 @@ class TokenBudget:
     async def add(self, owner: str, tokens: int) -> None:
         if tokens <= 0:
             return
-        day, key = today(), self._key(owner, today())
+        day = today()
+        key = self._key(owner, day)
 
         async def count(client: aioredis.Redis) -> bool:
             if await client.incrby(key, tokens) == tokens:
@@ -53,6 +62,7 @@ class TokenBudget:
             return True
 
         if not await self._link.run(count, False):
-            # Counted here until Redis is back; yesterday's entries are dropped as days pass.
-            self._memory = {k: v for k, v in self._memory.items() if k[1] == day}
+            # Counted here until Redis is back; yesterday's entries go when the day changes.
+            if any(k[1] != day for k in self._memory):
+                self._memory = {k: v for k, v in self._memory.items() if k[1] == day}
             self._memory[(owner, day)] = self._memory.get((owner, day), 0) + tokens

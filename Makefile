@@ -44,8 +44,8 @@ test-unit: install ## unit tests only
 test-integration: install ## the real service over HTTP against local fakes
 	$(PY) -m pytest tests/integration -q
 
-test: install deps ## every test: unit, integration, end-to-end stack, clients, deploy rehearsal
-	$(PY) -m pytest -q
+test: install deps ## every test: unit, integration, end-to-end stack, clients, deploy rehearsal (groups side by side: TEST_JOBS=2)
+	@PY=$(PY) scripts/test.sh
 
 # QUICK=1: a smoke run of every benchmark (short runs, small levels), to check that they work.
 BENCH_FLAGS := $(if $(QUICK),--quick)

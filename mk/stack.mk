@@ -49,7 +49,7 @@ deps-stack: ## what the stack's tests need: Docker engine, Compose, buildx and b
 	fi
 
 lint-stack: ## shellcheck the stack's scripts, check compose files
-	shellcheck scripts/certs.sh scripts/stack.sh nginx/healthcheck.sh nginx/follow-upstream.sh nginx/derive-settings.sh \
+	shellcheck scripts/certs.sh scripts/stack.sh scripts/test.sh nginx/healthcheck.sh nginx/follow-upstream.sh nginx/derive-settings.sh \
 		nginx/rotate-logs.sh
 	@if docker compose version >/dev/null 2>&1; then \
 		API_KEY=x docker compose -f compose.yaml -f tests/e2e/compose.test.yaml config --quiet --no-interpolate \

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import AsyncGenerator, Mapping, Sequence
@@ -119,6 +120,15 @@ def parse_completion(payload: object) -> Completion:
     return Completion(
         clean_text(text).strip(), str(payload.get("model", "")), usage if isinstance(usage, dict) else None
     )
+
+
+def completion_from_body(raw: bytes) -> Completion:
+    """A Chat Completions response body (bytes) as a Completion, or UpstreamError(BAD_RESPONSE)."""
+    try:
+        payload = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise UpstreamError(Fault.BAD_RESPONSE, "response body is not JSON") from None
+    return parse_completion(payload)
 
 
 def retry_after_seconds(headers: Any) -> float | None:

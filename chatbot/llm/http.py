@@ -21,8 +21,8 @@ from chatbot.llm.base import (
     Message,
     StreamItem,
     UpstreamError,
+    completion_from_body,
     completion_params,
-    parse_completion,
     retry_wait,
     status_error,
 )
@@ -90,11 +90,7 @@ class HttpChatClient:
                 break
             except UpstreamError as error:
                 await self._pause_or_raise(error, attempt, retries)
-        try:
-            payload = json.loads(raw)
-        except (ValueError, RecursionError):
-            raise UpstreamError(Fault.BAD_RESPONSE, "response body is not JSON") from None
-        return parse_completion(payload)
+        return completion_from_body(bytes(raw))
 
     async def stream(
         self, messages: Sequence[Message], *, request_id: str | None = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -15,8 +14,8 @@ from chatbot.llm.base import (
     StreamItem,
     UpstreamError,
     clean_text,
+    completion_from_body,
     completion_params,
-    parse_completion,
     status_error,
 )
 from chatbot.llm.body import MAX_BODY_BYTES, too_large
@@ -68,11 +67,7 @@ class SdkChatClient:
                     raw += chunk
                     if len(raw) > MAX_BODY_BYTES:
                         raise too_large(MAX_BODY_BYTES)
-        try:
-            payload = json.loads(raw)
-        except (ValueError, RecursionError):
-            raise UpstreamError(Fault.BAD_RESPONSE, "response body is not JSON") from None
-        return parse_completion(payload)
+        return completion_from_body(bytes(raw))
 
     async def stream(
         self, messages: Sequence[Message], *, request_id: str | None = None

@@ -117,19 +117,26 @@ class ChatService:
             checks.append(Check("ip", settings.rate_limit_per_ip, address_bucket(address)))
         return checks
 
-    async def admit(self, caller: Caller, address: str) -> dict[str, str]:
-        """Count the request against its limits; ApiError(429) past one of them or past the daily budget.
-        Returns the RateLimit header fields for the response."""
-        decision = await self.limits.check(self._checks(caller, address))
+    async def enforce(self, checks: list[Check]) -> dict[str, str]:
+        """Count a request against `checks`; ApiError(429) with Retry-After past one of them. Returns the
+        RateLimit header fields for the response."""
+        decision = await self.limits.check(checks)
         if not decision.allowed:
             self._metrics.limited(decision.refused_by or "rate")
             headers = {**decision.headers, "Retry-After": str(decision.retry_after)}
             raise ApiError(429, texts.RATE_LIMITED.format(seconds=decision.retry_after), headers=headers)
+        return decision.headers
+
+    async def admit(self, caller: Caller, address: str) -> dict[str, str]:
+        """Count the request against its limits; ApiError(429) past one of them or past the daily budget.
+        Returns the RateLimit header fields for the response."""
+        headers = await self.enforce(self._checks(caller, address))
         if self.budget.daily and self.budget.exhausted(await self.budget.spent(caller.budget)):
             self._metrics.limited("budget")
-            headers = {**decision.headers, "Retry-After": str(seconds_to_midnight())}
-            raise ApiError(429, texts.BUDGET_SPENT, headers=headers)
-        return decision.headers
+            raise ApiError(
+                429, texts.BUDGET_SPENT, headers={**headers, "Retry-After": str(seconds_to_midnight())}
+            )
+        return headers
 
     async def open(self, caller: Caller, chat: ChatRequest) -> Exchange:
         """The conversation, the FAQ entries, and a cached reply when there is one."""

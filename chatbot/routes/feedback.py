@@ -50,11 +50,7 @@ async def feedback(request: Request) -> HTTPResponse:
     settings = request.app.ctx.settings
     if settings.rate_limit_per_ip:
         address = address_bucket(request.remote_addr or request.ip)
-        decision = await service.limits.check([Check("feedback", settings.rate_limit_per_ip, address)])
-        if not decision.allowed:
-            request.app.ctx.metrics.limited("feedback")
-            headers = {**decision.headers, "Retry-After": str(decision.retry_after)}
-            raise ApiError(429, texts.RATE_LIMITED.format(seconds=decision.retry_after), headers=headers)
+        await service.enforce([Check("feedback", settings.rate_limit_per_ip, address)])
     conversation_id, rating, comment = _read(request.body)
     caller = request.ctx.caller
     if service.conversations.available:

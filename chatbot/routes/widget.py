@@ -49,12 +49,7 @@ async def session(request: Request) -> HTTPResponse:
     service: ChatService = request.app.ctx.chat
     if settings.rate_limit_widget_session:
         address = address_bucket(request.remote_addr or request.ip)
-        check = Check("session", settings.rate_limit_widget_session, address)
-        decision = await service.limits.check([check])
-        if not decision.allowed:
-            request.app.ctx.metrics.limited("session")
-            headers = {**decision.headers, "Retry-After": str(decision.retry_after)}
-            raise ApiError(429, texts.RATE_LIMITED.format(seconds=decision.retry_after), headers=headers)
+        await service.enforce([Check("session", settings.rate_limit_widget_session, address)])
     payload = read_object(request.body, empty=texts.WIDGET_REFUSED)
     key = payload.get("key")
     origin = _origin(request)

@@ -41,9 +41,9 @@ say() { printf 'release: %s\n' "$*" >&2; }
 [ -r "$DEPLOY_SSH_KEY" ] || { say "cannot read the SSH key $DEPLOY_SSH_KEY"; exit 64; }
 
 # What the VM needs to run a release besides the images: the compose file, the default FAQ it mounts, the deploy
-# script and the certificate script (a new VM's first, self-signed pair). The Nginx configuration travels inside
+# scripts (deploy.sh and the rollout it sources) and the certificate script (a new VM's first, self-signed pair). The Nginx configuration travels inside
 # the nginx image (baked in at build). .env and certs/ stay on the VM and are never shipped.
-SHIP=(compose.yaml faq deploy/deploy.sh scripts/certs.sh)
+SHIP=(compose.yaml faq deploy/deploy.sh deploy/rollout.sh scripts/certs.sh)
 for f in "${SHIP[@]}"; do [ -e "$f" ] || { say "missing $f in $(pwd)"; exit 64; }; done
 
 ssh_opts=(

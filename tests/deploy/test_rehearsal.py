@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.harness import IMAGES, MOVING_TAG, REPO, TIMINGS, Outcome, Rehearsal, timed
-from tests.deploy.traffic import Traffic
+from tests.traffic import Traffic
 
 pytestmark = [pytest.mark.deploy, pytest.mark.timeout(900)]
 

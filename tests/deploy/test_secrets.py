@@ -18,7 +18,7 @@ import pytest
 
 from tests.deploy.harness import ARTIFACTS, OPENAI_KEY, TIMINGS, Outcome, Rehearsal, timed
 from tests.deploy.secrets_harness import FakeSecretManager, env_value, rotate, status_with
-from tests.deploy.traffic import ChatLoad
+from tests.traffic import ChatLoad
 
 pytestmark = [pytest.mark.deploy, pytest.mark.timeout(900)]
 

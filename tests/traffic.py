@@ -1,6 +1,7 @@
-"""Clients of the rehearsal VM while a deploy step runs: steady chats, and streamed replies held across it.
+"""Clients of a running site while a deploy step runs (the deploy rehearsal, the Swarm stack): steady chats,
+and streamed replies held across the step.
 
-Both go through Nginx over HTTPS with the VM's certificate, as real clients do. Messages carry a counter, so
+Both go through Nginx over HTTPS with the site's certificate, as real clients do. Messages carry a counter, so
 that none is answered from the reply cache. A client is a well-behaved HTTP/1.1 client: when the kept-alive
 connection it reuses is closed before any byte of the answer (Nginx closes idle client connections when it
 reloads, and whenever their keepalive_timeout ends), it sends the request again once on a fresh connection, as
@@ -14,12 +15,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import Protocol, Self
 
 import httpx
 
-if TYPE_CHECKING:
-    from tests.deploy.harness import Rehearsal
+
+class Site(Protocol):
+    """What the clients need: an HTTPS client on the site (its certificate trusted) and a key it accepts."""
+
+    @property
+    def api_key(self) -> str: ...
+
+    def client(self) -> httpx.Client: ...
+
 
 #: A streamed reply of 24 pieces, 0.5 s apart: 12 s in flight, longer than any replica's replacement.
 STREAM_SPEC = "#stream:24x500"
@@ -69,9 +77,9 @@ class ChatLoad(_Background):
     """Clients posting to /chat every `interval` s, one per key: how many were answered 200, and how many not
     (refused, failed, or no answer)."""
 
-    def __init__(self, rehearsal: Rehearsal, keys: dict[str, str], interval: float = 0.1) -> None:
+    def __init__(self, site: Site, keys: dict[str, str], interval: float = 0.1) -> None:
         super().__init__()
-        self._rehearsal = rehearsal
+        self._site = site
         self._interval = interval
         self.tallies = {label: Tally() for label in keys}
         self._threads = [
@@ -97,7 +105,7 @@ class ChatLoad(_Background):
 
     def _run(self, key: str, tally: Tally) -> None:
         failing_since: float | None = None
-        with self._rehearsal.client() as client:
+        with self._site.client() as client:
             while not self._stop.is_set():
                 started = time.monotonic()
                 if self._post(client, key, tally):
@@ -124,14 +132,16 @@ class HeldStreams(_Background):
     """One streamed reply (STREAM_SPEC) open at every moment of the block: each is read to its end, then the
     next one starts; the last one started is read to its end after the block."""
 
-    def __init__(self, rehearsal: Rehearsal) -> None:
+    def __init__(self, site: Site) -> None:
         super().__init__()
-        self._rehearsal = rehearsal
+        self._site = site
         self.streams: list[Stream] = []
+        #: Streams sent again on a fresh connection (see the module's docstring).
+        self.resent = 0
         self._threads = [threading.Thread(target=self._run, daemon=True)]
 
     def _run(self) -> None:
-        with self._rehearsal.client() as client:
+        with self._site.client() as client:
             while not self._stop.is_set():
                 stream = self._one(client)
                 self.streams.append(stream)
@@ -141,12 +151,17 @@ class HeldStreams(_Background):
     def _one(self, client: httpx.Client) -> Stream:
         started = time.monotonic()
         body = {"message": f"{STREAM_SPEC} held {next(_counter)}", "stream": True}
-        headers = {"x-api-key": self._rehearsal.api_key}
-        try:
-            with client.stream("POST", "/chat", json=body, headers=headers, timeout=60) as response:
-                data = b"".join(response.iter_bytes())
-        except httpx.HTTPError as error:
-            return Stream(started, time.monotonic() - started, type(error).__name__, 0, False)
+        headers = {"x-api-key": self._site.api_key}
+        for attempt in (1, 2):
+            try:
+                with client.stream("POST", "/chat", json=body, headers=headers, timeout=60) as response:
+                    data = b"".join(response.iter_bytes())
+                break
+            except httpx.HTTPError as error:
+                if attempt == 1 and _unclaimed(error):
+                    self.resent += 1
+                    continue
+                return Stream(started, time.monotonic() - started, type(error).__name__, 0, False)
         return Stream(
             started,
             round(time.monotonic() - started, 1),
@@ -160,9 +175,9 @@ class Traffic:
     """Steady chats (two clients, 20 a second in all) and a streamed reply held open while a `with` block
     runs; `figures()` says what they saw."""
 
-    def __init__(self, rehearsal: Rehearsal) -> None:
-        self.chats = ChatLoad(rehearsal, {"a": rehearsal.api_key, "b": rehearsal.api_key})
-        self.held = HeldStreams(rehearsal)
+    def __init__(self, site: Site) -> None:
+        self.chats = ChatLoad(site, {"a": site.api_key, "b": site.api_key})
+        self.held = HeldStreams(site)
 
     def __enter__(self) -> Traffic:
         self.chats.__enter__()
@@ -195,7 +210,7 @@ class Traffic:
         return {
             "chats answered": tally.ok,
             "chats failed": tally.failed,
-            "chats re-sent (kept-alive connection closed unread)": tally.resent,
+            "requests re-sent (kept-alive connection closed unread)": tally.resent + self.held.resent,
             "streams completed": sum(s.done for s in streams),
             "streams cut": sum(not s.done for s in streams),
         }

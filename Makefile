@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: help install lock run lint fmt test test-unit test-integration deps deps-service bench clean
+.PHONY: help install lock run lint fmt test test-unit test-integration deps deps-service bench bench-replicas clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -50,6 +50,9 @@ test: install deps ## every test: unit, integration, end-to-end stack, clients, 
 bench: install ## benchmarks (wrk); prints tables
 	$(PY) bench/chat.py
 	$(PY) bench/faq.py
+
+bench-replicas: install ## /chat through Nginx with 1, 2 and 4 chatbot replicas (Docker, wrk); prints a table
+	$(PY) bench/replicas.py
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`, `make bench-replicas`): scripts run from the repository root."""

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.swarm.harness import ARTIFACTS, OPENAI_KEY, Stack, must, stack_logs
+from tests.swarm.harness import ARTIFACTS, OPENAI_KEY, Stack, push
 from tests.traffic import ChatLoad, Traffic
 
 pytestmark = [pytest.mark.timeout(900)]
@@ -26,14 +26,14 @@ def _save() -> None:
 
 def _upstream(stack: Stack) -> list[str]:
     [edge] = stack.tasks("nginx")
-    return sorted(must(["docker", "exec", edge, "chatbot-upstream", "list"]).split())
+    return sorted(stack.docker("exec", edge, "chatbot-upstream", "list").split())
 
 
 def _task_addresses(stack: Stack) -> list[str]:
     fmt = "{{range $name, $net := .NetworkSettings.Networks}}{{$name}}={{$net.IPAddress}} {{end}}"
     addresses = []
     for container in stack.tasks("chatbot"):
-        for pair in must(["docker", "inspect", "-f", fmt, container]).split():
+        for pair in stack.docker("inspect", "-f", fmt, container).split():
             network, address = pair.split("=")
             if network.endswith("_default"):
                 addresses.append(address)
@@ -63,16 +63,16 @@ def test_the_stack_serves_chats_and_keeps_its_secrets(stack: Stack) -> None:
     _wait_followed(stack)
     # The values are in no definition, container configuration or log line.
     seen = json.dumps(stack.service("chatbot"))
-    seen += must(["docker", "inspect", *stack.tasks("chatbot")])
-    seen += stack_logs()
+    seen += stack.docker("inspect", *stack.tasks("chatbot"))
+    seen += stack.logs()
     for value in (stack.api_key, OPENAI_KEY):
         assert value not in seen
 
 
 def test_a_rolling_update_under_load_fails_no_request(stack: Stack) -> None:
-    tag = stack.variables["TAG"]
+    tag, registry = stack.variables["TAG"], stack.variables["REGISTRY"]
     new = f"{tag}-swarm-update"
-    must(["docker", "tag", f"local/chatbot:{tag}", f"local/chatbot:{new}"])
+    push(f"local/chatbot:{tag}", f"{registry}/chatbot:{new}")
     edge = stack.tasks("nginx")
     before = set(stack.tasks("chatbot"))
     since = stack.update_started("chatbot")
@@ -87,7 +87,7 @@ def test_a_rolling_update_under_load_fails_no_request(stack: Stack) -> None:
     stack.wait_converged("chatbot", 2)
     assert not before & set(stack.tasks("chatbot")), "every task was replaced"
     image = stack.service("chatbot")["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
-    assert image.split("@")[0] == f"local/chatbot:{new}"
+    assert image.split("@")[0] == f"{registry}/chatbot:{new}"
     assert stack.tasks("nginx") == edge, "Nginx kept running"
     _wait_followed(stack)
     FIGURES["rolling update under load"] = {**traffic.figures(), "seconds": round(seconds, 1)}
@@ -120,7 +120,7 @@ def test_a_killed_replica_is_replaced_under_load(stack: Stack) -> None:
     with ChatLoad(stack, {"a": stack.api_key, "b": stack.api_key}) as load:
         time.sleep(1)
         killed = time.monotonic()
-        must(["docker", "kill", victim])
+        stack.docker("kill", victim)
         stack.wait_converged("chatbot", 2, timeout=120)
         replaced = time.monotonic() - killed
         _wait_followed(stack)

@@ -97,12 +97,13 @@ def test_nginx_answers_json_503_while_the_chatbot_is_stopped(stack: Stack) -> No
     stack.wait_healthy()
 
 
-def test_a_killed_replica_comes_back_by_itself_and_visitors_see_no_error(stack: Stack) -> None:
+def test_a_killed_replica_comes_back_by_itself_while_the_other_serves(stack: Stack) -> None:
     """kill -9 of one replica's server process: Nginx passes what cannot reach it to the other replica (a
-    refused connection is retried; a chat that reached a replica never is), and Docker restarts it."""
+    refused connection is retried), and Docker restarts it. A chat Nginx had already written to the dying
+    replica at that instant is not sent again (it may have been answered): at most that one fails, as JSON."""
     restarts = int(_inspect(stack, "chatbot", "{{.RestartCount}}"))
     pid = _server_pid(stack)
-    answers: list[int] = []
+    answers: list[httpx.Response] = []
     with stack.client(timeout=10) as client:
         try:
             os.kill(pid, signal.SIGKILL)  # a crash, as `kill -9` on the VM would do: not `docker stop`
@@ -115,17 +116,18 @@ def test_a_killed_replica_comes_back_by_itself_and_visitors_see_no_error(stack: 
             response = client.post(
                 "/chat", json={"message": f"encore là ? {len(answers)}"}, headers={"x-api-key": stack.api_key}
             )
-            answers.append(response.status_code)
+            answers.append(response)
             if int(_inspect(stack, "chatbot", "{{.RestartCount}}")) > restarts and len(answers) >= 20:
                 break
             time.sleep(0.1)
     back_after = time.monotonic() - started
     assert int(_inspect(stack, "chatbot", "{{.RestartCount}}")) == restarts + 1
-    assert answers.count(200) == len(answers), answers
+    failed = [response for response in answers if response.status_code != 200]
+    assert len(failed) <= 1, [r.status_code for r in answers]
+    for response in failed:
+        _assert_json_error(response)
     assert _server_pid(stack) != pid
-    print(
-        f"replica back within {back_after:.1f} s after kill -9; {len(answers)} chats meanwhile, all answered"
-    )
+    print(f"replica back within {back_after:.1f} s after kill -9; {len(answers)} chats, {len(failed)} failed")
     stack.wait_healthy()
     # And the restarted replica is back in Nginx's upstream, serving chats again.
     address = _inspect(stack, "chatbot", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")

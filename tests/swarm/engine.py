@@ -7,9 +7,10 @@ name until each container restarts; seen here). The tests' own engine leaves the
 else runs on it, untouched. Images reach it through the local registry (127.0.0.1:5000), as a swarm's
 nodes pull from a registry.
 
-It runs without iptables rules of its own (the machine's engine owns those) and publishes no port; its tasks'
-bridge (docker_gwbridge) gets a subnet and an interface name of its own, and its swarm listens on loopback
-only, with its own data-path port.
+It runs without iptables rules of its own (the machine's engine owns those) and publishes no port. Its bridges
+are interfaces of its own, on subnets no route uses: its default bridge (never `--bridge=none`, with which
+dockerd deletes the `docker0` interface, the machine's engine's own) and its tasks' docker_gwbridge. Its swarm
+listens on loopback only, with its own data-path port.
 """
 
 from __future__ import annotations
@@ -38,14 +39,18 @@ def _routes() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     return found
 
 
-def _free_subnet() -> str:
+def _free_subnet() -> ipaddress.IPv4Network:
     """A /24 in 10.213.0.0/16 that no route of this machine overlaps."""
     taken = _routes()
     for third in random.sample(range(256), 256):
-        subnet = ipaddress.ip_network(f"10.213.{third}.0/24")
+        subnet = ipaddress.IPv4Network(f"10.213.{third}.0/24")
         if not any(subnet.overlaps(route) for route in taken):
-            return str(subnet)
+            return subnet
     raise RuntimeError("no free /24 in 10.213.0.0/16")
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], capture_output=True, check=True, timeout=30)
 
 
 @dataclass
@@ -54,6 +59,8 @@ class Engine:
 
     folder: Path
     process: subprocess.Popen[bytes]
+    #: Its default bridge's interface, made for it and removed after it.
+    bridge: str
 
     @property
     def host(self) -> str:
@@ -76,16 +83,21 @@ def start() -> Engine:
         raise RuntimeError("dockerd is not installed")
     # Short: a unix socket path has at most 107 characters.
     folder = Path(tempfile.mkdtemp(prefix="swt-", dir="/tmp"))
+    bridge = f"swb{folder.name[-8:].lower()}"[:15]
+    subnet = _free_subnet()
+    _ip("link", "add", bridge, "type", "bridge")
+    _ip("addr", "add", f"{subnet[1]}/{subnet.prefixlen}", "dev", bridge)
+    _ip("link", "set", bridge, "up")
     log = (folder / "dockerd.log").open("wb")
     process = subprocess.Popen(
         [
             "dockerd", "--data-root", str(folder / "data"), "--exec-root", str(folder / "x"),
             "--pidfile", str(folder / "dockerd.pid"), "-H", f"unix://{folder}/docker.sock",
-            "--bridge=none", "--iptables=false", "--ip-masq=false", "--ip-forward=false",
+            "--bridge", bridge, "--iptables=false", "--ip-masq=false", "--ip-forward=false",
         ],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
-    engine = Engine(folder, process)
+    engine = Engine(folder, process, bridge)
     deadline = time.monotonic() + 60
     while engine.docker("info", timeout=10).returncode != 0:
         if process.poll() is not None or time.monotonic() > deadline:
@@ -101,7 +113,7 @@ def init_swarm(engine: Engine) -> None:
     # The tasks' bridge, made before the swarm would make its own: a subnet and an interface of its own.
     name = f"swg{engine.folder.name[-8:].lower()}"[:15]
     made = engine.docker(
-        "network", "create", "--subnet", _free_subnet(),
+        "network", "create", "--subnet", str(_free_subnet()),
         "--opt", f"com.docker.network.bridge.name={name}",
         "--opt", "com.docker.network.bridge.enable_icc=false",
         "--opt", "com.docker.network.bridge.enable_ip_masquerade=false",
@@ -130,4 +142,5 @@ def stop(engine: Engine) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(engine.process.pid, signal.SIGKILL)
             engine.process.wait(10)
+    subprocess.run(["ip", "link", "delete", engine.bridge], capture_output=True, check=False, timeout=30)
     shutil.rmtree(engine.folder, ignore_errors=True)

@@ -20,13 +20,14 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.processes import free_ports
+from tests.processes import free_port
 
 
 def _routes() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -47,6 +48,18 @@ def _free_subnet() -> ipaddress.IPv4Network:
         if not any(subnet.overlaps(route) for route in taken):
             return subnet
     raise RuntimeError("no free /24 in 10.213.0.0/16")
+
+
+def _free_udp_port() -> int:
+    """A free UDP port in Swarm's range for the data path, 1024-49151 (ephemeral ports are above it)."""
+    for port in random.sample(range(20000, 49152), 200):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            try:
+                sock.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free UDP port in 20000-49151")
 
 
 def _ip(*args: str) -> None:
@@ -120,10 +133,9 @@ def init_swarm(engine: Engine) -> None:
         "docker_gwbridge",
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
-    manager, data = free_ports(2)
     done = engine.docker(
-        "swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", f"127.0.0.1:{manager}",
-        "--data-path-port", str(data),
+        "swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", f"127.0.0.1:{free_port()}",
+        "--data-path-port", str(_free_udp_port()),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
 

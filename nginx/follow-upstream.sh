@@ -8,7 +8,7 @@
 #   follow-upstream.sh            run by the image's entrypoint (/docker-entrypoint.d/): writes the list once (every
 #                                 address the name has), then follows the name every UPSTREAM_RECHECK_SECONDS
 #   chatbot-upstream sync         the same check, now: a new address joins once it answers UPSTREAM_READY_PATH
-#   chatbot-upstream drain ADDR.. takes replicas out before they are stopped (deploy/deploy.sh): returns once no
+#   chatbot-upstream drain ADDR.. takes replicas out before they are stopped (deploy/rollout.sh): returns once no
 #                                 Nginx worker of the old configuration takes new requests; refuses to drain the last
 #   chatbot-upstream undrain ADDR..  forgets a drain (its container is gone, or stays after all), then syncs
 #   chatbot-upstream list         the addresses Nginx sends requests to
@@ -79,6 +79,12 @@ reload() { # returns once every worker that took requests before the reload has 
   say "reloaded, but the previous workers still take requests after 10 s"
 }
 
+apply() { # the new list on stdin: written, then loaded; the previous file comes back if Nginx refuses it
+  cp -f "$servers" "$servers.prev" 2>/dev/null || true
+  write_servers
+  reload || { mv -f "$servers.prev" "$servers"; return 1; }
+}
+
 lock() {
   mkdir -p "$state"
   i=0
@@ -112,8 +118,7 @@ sync_servers() { # [probe]: the new list from DNS and the drains; probe: new add
   next=$(printf '%s' "$next" | sort -u)
   [ "$next" != "$have" ] || return 0
   say "replicas of $host: $(echo "$have" | tr '\n' ' ')-> $(echo "$next" | tr '\n' ' ')"
-  printf '%s\n' "$next" | write_servers
-  reload
+  printf '%s\n' "$next" | apply
 }
 
 case ${1:-start} in
@@ -152,8 +157,7 @@ case ${1:-start} in
       say "not draining $*: no other replica would be left"
       exit 1
     fi
-    printf '%s\n' "$left" | write_servers
-    reload
+    printf '%s\n' "$left" | apply
     ;;
   undrain)
     shift

@@ -150,46 +150,44 @@ def _upstream(stack: Stack) -> list[str]:
     return out.split()
 
 
-def test_nginx_follows_a_recreated_chatbot_to_its_new_address(stack: Stack) -> None:
-    address = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
-    before = _inspect(stack, "chatbot", address)
+def _replica_addresses(stack: Stack) -> set[str]:
+    names = stack.compose("ps", "-q", "chatbot").stdout.split()
+    fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
+    out = subprocess.run(["docker", "inspect", "-f", fmt, *names], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_nginx_follows_recreated_replicas_to_their_new_addresses(stack: Stack) -> None:
+    before = _replica_addresses(stack)
     edge = _inspect(stack, "nginx", "{{.Id}} {{.State.StartedAt}}")
     image = _inspect(stack, "chatbot", "{{.Config.Image}}")  # the session's tag (E2E_TAG)
-    squatter = f"{stack.project}-squatter"
+    squatters = [f"{stack.project}-squatter-{n}" for n in range(len(before))]
     stack.compose("rm", "--stop", "--force", "chatbot")
     try:
-        # Another container takes the freed address, so the new chatbot gets a different one (as on a deploy).
-        subprocess.run(
-            [
-                "docker",
-                "run",
-                "-d",
-                "--rm",
-                "--name",
-                squatter,
-                "--network",
-                stack.network,
-                "--entrypoint",
-                "sleep",
-                image,
-                "300",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        # Other containers take the freed addresses, so the new replicas get other ones (as on a deploy).
+        for squatter in squatters:
+            subprocess.run(
+                ["docker", "run", "-d", "--rm", "--name", squatter, "--network", stack.network,
+                 "--entrypoint", "sleep", image, "300"],
+                check=True, capture_output=True, timeout=60,
+            )  # fmt: skip
         stack.compose("up", "-d", "--no-build", "--wait", "chatbot", timeout=150)
-        after = _inspect(stack, "chatbot", address)
-        assert after != before
+        after = _replica_addresses(stack)
+        assert len(after) == len(before)
+        assert not after & before
         _poll_until_ok(stack, timeout=30)
         with stack.client() as client:
             response = client.post(
                 "/chat", json={"message": "nouvelle adresse"}, headers={"x-api-key": stack.api_key}
             )
         assert response.status_code == 200
-        # Recreating the chatbot never restarted Nginx (its clients' connections stay open).
+        # Recreating the chatbot never restarted Nginx (its clients' connections stay open); it now sends to
+        # the new replicas only.
         assert _inspect(stack, "nginx", "{{.Id}} {{.State.StartedAt}}") == edge
-        assert after in _upstream(stack)
+        deadline = time.monotonic() + 30
+        while set(_upstream(stack)) != after:
+            assert time.monotonic() < deadline, (_upstream(stack), after)
+            time.sleep(0.5)
     finally:
-        subprocess.run(["docker", "rm", "-f", squatter], capture_output=True, timeout=60)
+        subprocess.run(["docker", "rm", "-f", *squatters], capture_output=True, timeout=60)
         stack.wait_healthy()

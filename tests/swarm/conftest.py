@@ -132,6 +132,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         finally:
             engines.stop(engine)
             delete_from_registry(name)
+            # The names the images were pushed under, on the machine's engine (the images themselves stay).
+            listed = subprocess.run(
+                ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            ).stdout.split()
+            pushed = [ref for ref in listed if ref.startswith(f"{registry}/")]
+            if pushed:
+                subprocess.run(
+                    ["docker", "image", "rm", *pushed], capture_output=True, timeout=120, check=False
+                )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

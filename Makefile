@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: help install lock run lint fmt test test-unit test-integration deps deps-service deps-bench bench clean
+.PHONY: help install lock run lint fmt test test-unit test-integration deps deps-service deps-bench bench bench-replicas clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -62,6 +62,9 @@ deps-bench: ## what the benchmarks drive the service with: wrk (Debian); not in 
 		echo "apt-get install wrk"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 			wrk >/dev/null; }
+
+bench-replicas: install ## /chat through Nginx with 1, 2 and 4 chatbot replicas (Docker, wrk); prints a table
+	$(PY) bench/replicas.py
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,1 +1,2 @@
-"""Benchmarks run by `make bench` (each file a script; shared helpers in wrk.py and sse.py)."""
+"""Benchmarks (`make bench`, `make bench-replicas`): scripts run from the repository root; shared helpers in
+wrk.py and sse.py."""

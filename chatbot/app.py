@@ -15,7 +15,7 @@ from sanic import Request, Sanic
 from sanic.config import Config
 from sanic.response import BaseHTTPResponse
 
-from chatbot import __version__, cors
+from chatbot import __version__, cors, stopping
 from chatbot.access import log_access
 from chatbot.auth import KeyChecker, authenticate
 from chatbot.config import Provider, Settings, load_settings
@@ -154,6 +154,7 @@ def create_app(settings: Settings | None = None) -> ChatbotApp:
     app.before_server_stop(_mark_not_ready)
     app.after_server_stop(_stop_clients)
     app.main_process_ready(start_supervisor)
+    app.main_process_ready(stopping.install)
     app.main_process_stop(stop_supervisor)
     return app
 

@@ -35,7 +35,7 @@ WAIT_TIMEOUT=120
 KEEP=5
 TAG=
 
-say() { printf 'deploy: %s\n' "$*" >&2; }
+say() { printf 'deploy: [%3ss] %s\n' "$SECONDS" "$*" >&2; }
 die() { say "$*"; exit 64; }
 usage() { sed -n '6,7p' "$0" >&2; exit 64; }
 
@@ -155,14 +155,16 @@ ensure_certs() { # the first deploy on a new VM: a self-signed pair (SAN: DOMAIN
     bash "releases/$TAG/scripts/certs.sh" >&2
 }
 
-compose() { # release-tag, compose arguments...
+compose() { # release-tag, compose arguments... (PROJECT_DIR: where relative paths resolve; default the release's)
   local tag=$1 rel=$DIR/releases/$1; shift
   local files=(-f "$rel/compose.yaml")
   [ -e "$rel/compose.vm.yaml" ] && files+=(-f "$rel/compose.vm.yaml")
   # With a DOMAIN in .env, certbot obtains and renews its certificate (docs/certificates.md).
   [ -n "$(env_value DOMAIN)" ] && files+=(--profile acme)
-  # The shell's REGISTRY and TAG win over any in .env: the images are the ones this call names.
-  REGISTRY=$REGISTRY TAG=$tag docker compose --project-name "$PROJECT" --project-directory "$rel" "${files[@]}" "$@"
+  # The shell's REGISTRY and TAG (and NGINX_TAG, rollout.sh) win over any in .env: the images are the ones this
+  # call names.
+  REGISTRY=$REGISTRY TAG=$tag NGINX_TAG=${NGINX_TAG:-$tag} docker compose --project-name "$PROJECT" \
+    --project-directory "${PROJECT_DIR:-$rel}" "${files[@]}" "$@"
 }
 
 pull_images() { # tag, always|missing
@@ -198,16 +200,10 @@ probe() { # tag: the public routes answer through Nginx over TLS
   say "healthy: $base/healthz and $base/ answer"
 }
 
-rollout() { # tag: replaces the running containers with the release's, and waits for their healthchecks
-  # The one step that touches what serves clients: releases, rollbacks and secret rotations (deploy/rotate.sh)
-  # all go through it, so a rollout that replaces replicas one at a time will serve all three.
-  say "up $1 (project $PROJECT, waiting up to ${WAIT_TIMEOUT}s for health)"
-  # --no-build/--pull never: the VM runs exactly the images CI built and pushed; it never builds or guesses.
-  compose "$1" up --detach --wait --wait-timeout "$WAIT_TIMEOUT" --no-build --pull never --remove-orphans \
-    || { say "services of $1 did not become healthy"; return 1; }
-  # DOMAIN gone from .env: the certbot an earlier deploy started stops (its profile is off now).
-  [ -n "$(env_value DOMAIN)" ] || compose "$1" --profile acme rm --stop --force certbot >/dev/null 2>&1 || true
-}
+# rollout TAG: the one step that touches what serves clients (releases, rollbacks, secret rotations), replacing the
+# chatbot's replicas one at a time; in its own file, shipped beside this one.
+# shellcheck source=deploy/rollout.sh
+. "$(dirname "${BASH_SOURCE[0]}")/rollout.sh"
 
 bring_up() { # tag, pull-mode
   local tag=$1
@@ -223,7 +219,8 @@ diagnose() { # tag: what the workflow log needs to explain a failure
 }
 
 prune() { # keep the newest KEEP live releases (folders and images), and drop the folders of failed ones
-  local keep tag img
+  local keep tag img running
+  running=$(docker ps --filter "label=com.docker.compose.project=$PROJECT" --format '{{.Image}}' | xargs)
   # Newest first, each tag once: a tag redeployed by hand counts at its latest date.
   mapfile -t keep < <(awk '{print $2}' releases.log | tac | awk '!seen[$0]++' | head -n "$KEEP")
   for tag in releases/*/; do
@@ -232,8 +229,10 @@ prune() { # keep the newest KEEP live releases (folders and images), and drop th
     [[ " ${keep[*]} " == *" $tag "* ]] && continue
     say "prune release $tag"
     while read -r img; do
-      # Only that release's own images (a VM-local override may name others); in use or gone: left alone.
+      # Only that release's own images (a VM-local override may name others); in use or gone: left alone. An
+      # untouched Nginx keeps running from an older release's image (rollout.sh): its name must stay.
       [[ $img == "$REGISTRY/"*":$tag" ]] || continue
+      [[ " $running " == *" $img "* ]] && continue
       docker image rm "$img" >/dev/null 2>&1 || true
     done < <(compose "$tag" config --images 2>/dev/null)
     rm -rf "releases/$tag"

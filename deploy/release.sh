@@ -41,10 +41,11 @@ say() { printf 'release: %s\n' "$*" >&2; }
 [ -r "$DEPLOY_SSH_KEY" ] || { say "cannot read the SSH key $DEPLOY_SSH_KEY"; exit 64; }
 
 # What the VM needs to run a release besides the images: the compose file, the default FAQ it mounts, the deploy
-# script, the certificate script (a new VM's first, self-signed pair), certbot's loop (mounted, with DOMAIN) and the
-# optional Prometheus's configuration (COMPOSE_PROFILES=monitoring in the VM's .env). The Nginx configuration
-# travels inside the nginx image (baked in at build). .env and certs/ stay on the VM and are never shipped.
-SHIP=(compose.yaml faq deploy/deploy.sh scripts/certs.sh certbot prometheus)
+# scripts (deploy.sh and the rollout it sources), the certificate script (a new VM's first, self-signed pair),
+# certbot's loop (mounted, with DOMAIN) and the optional Prometheus's configuration (COMPOSE_PROFILES=monitoring in
+# the VM's .env). The Nginx configuration travels inside the nginx image (baked in at build). .env and certs/ stay
+# on the VM and are never shipped.
+SHIP=(compose.yaml faq deploy/deploy.sh deploy/rollout.sh scripts/certs.sh certbot prometheus)
 for f in "${SHIP[@]}"; do [ -e "$f" ] || { say "missing $f in $(pwd)"; exit 64; }; done
 
 ssh_opts=(

@@ -7,11 +7,9 @@ import os
 import shutil
 import ssl
 import subprocess
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -157,8 +155,29 @@ class Rehearsal:
             base_url=self.https_url, verify=ssl.create_default_context(cafile=self.ca_file), timeout=30
         )
 
+    def containers(self, service: str) -> list[str]:
+        """The running containers of a service (the chatbot has several replicas, renamed at each release)."""
+        out = run(
+            [
+                "docker", "ps", "--format", "{{.Names}}",
+                "--filter", f"label=com.docker.compose.project={self.name}",
+                "--filter", f"label=com.docker.compose.service={service}",
+            ],
+            timeout=30,
+        )  # fmt: skip
+        return sorted(out.stdout.split())
+
     def running_image(self, service: str) -> str:
-        out = run(["docker", "inspect", "-f", "{{.Config.Image}}", f"{self.name}-{service}-1"], timeout=30)
+        """The image every running container of the service runs (fails when they differ, or none runs)."""
+        names = self.containers(service)
+        assert names, f"no {service} container runs"
+        out = run(["docker", "inspect", "-f", "{{.Config.Image}}", *names], timeout=30)
+        [image] = set(out.stdout.split())
+        return image
+
+    def started_at(self, container: str) -> str:
+        """When the container (last) started: the same value means it was neither recreated nor restarted."""
+        out = run(["docker", "inspect", "-f", "{{.Id}} {{.State.StartedAt}}", container], timeout=30)
         return out.stdout.strip()
 
     def live_tag(self) -> str:
@@ -194,6 +213,9 @@ def vm_setup(
         "BIND_ADDRESS": "127.0.0.1",
         "GOOGLE_CLOUD_LOGGING": "false",
         "WORKERS": "1",
+        # The tests' clients send 10-20 chats a second from one address with one key, for minutes.
+        "RATE_LIMIT_PER_KEY": "off",
+        "RATE_LIMIT_PER_IP": "off",
         # No certs/ folder: the first deploy makes the self-signed pair, as on a new VM.
         "CERT_HOSTS": "localhost",
         # On a VM, compose pulls the official Redis image; here the stand-in is already on the engine.
@@ -269,53 +291,3 @@ def timed(step: Any, *args: Any, **kwargs: Any) -> Outcome:
     started = time.monotonic()
     result = step(*args, **kwargs)
     return Outcome(result, time.monotonic() - started)
-
-
-class Availability:
-    """Polls GET /healthz through Nginx every `interval` seconds in a thread, while a `with` block runs.
-
-    `longest_gap` is the longest stretch, in seconds, between the first failed probe of a run of failures and
-    the next successful one: how long clients could not be served.
-    """
-
-    def __init__(self, rehearsal: Rehearsal, interval: float = 0.1) -> None:
-        self._rehearsal = rehearsal
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self.probes = 0
-        self.failures = 0
-        self.longest_gap = 0.0
-
-    def _poll(self) -> None:
-        failing_since: float | None = None
-        with self._rehearsal.client() as client:
-            while not self._stop.is_set():
-                now = time.monotonic()
-                try:
-                    ok = client.get("/healthz", timeout=2).status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                self.probes += 1
-                if ok and failing_since is not None:
-                    self.longest_gap = max(self.longest_gap, now - failing_since)
-                    failing_since = None
-                elif not ok:
-                    self.failures += 1
-                    failing_since = failing_since if failing_since is not None else now
-                self._stop.wait(self._interval)
-        if failing_since is not None:
-            self.longest_gap = max(self.longest_gap, time.monotonic() - failing_since)
-
-    def __enter__(self) -> Availability:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)

@@ -10,12 +10,9 @@ from __future__ import annotations
 import secrets
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
@@ -93,66 +90,6 @@ def rotate(
         timeout=WAIT_TIMEOUT * 2 + 180,
         check=False,
     )
-
-
-@dataclass
-class Tally:
-    ok: int = 0
-    failed: int = 0
-    #: Seconds from the first failure of a run of failures to the next success, the longest run.
-    longest_gap: float = 0.0
-
-
-class ChatLoad:
-    """Clients posting to /chat through Nginx every `interval` s while a `with` block runs, one per key: how
-    many of their requests were answered 200, and how many were not (refused, failed, or no answer)."""
-
-    def __init__(self, rehearsal: Rehearsal, keys: dict[str, str], interval: float = 0.1) -> None:
-        self._rehearsal = rehearsal
-        self._interval = interval
-        self._stop = threading.Event()
-        self.tallies = {label: Tally() for label in keys}
-        self._threads = [
-            threading.Thread(target=self._run, args=(key, self.tallies[label]), daemon=True)
-            for label, key in keys.items()
-        ]
-
-    def _run(self, key: str, tally: Tally) -> None:
-        failing_since: float | None = None
-        with self._rehearsal.client() as client:
-            while not self._stop.is_set():
-                started = time.monotonic()
-                try:
-                    answer = client.post(
-                        "/chat", json={"message": "ping"}, headers={"x-api-key": key}, timeout=5
-                    )
-                    ok = answer.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                if ok:
-                    tally.ok += 1
-                    if failing_since is not None:
-                        tally.longest_gap = round(max(tally.longest_gap, started - failing_since), 2)
-                        failing_since = None
-                else:
-                    tally.failed += 1
-                    failing_since = started if failing_since is None else failing_since
-                self._stop.wait(self._interval)
-
-    def __enter__(self) -> ChatLoad:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=10)
 
 
 def status_with(rehearsal: Rehearsal, key: str) -> int:

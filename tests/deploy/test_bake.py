@@ -25,8 +25,11 @@ NAMES = {"REGISTRY": "registry.example/p/r", "TAG": "0123abcd"}
 
 
 def _interpolate(value: str, env: dict[str, str]) -> str:
-    """Compose's ${VAR}, ${VAR:-default} and ${VAR-default}, which is all compose.yaml uses."""
-    return re.sub(r"\$\{(\w+)(?::?-([^}]*))?\}", lambda m: env.get(m[1]) or (m[2] or ""), value)
+    """Compose's ${VAR}, ${VAR:-default} and ${VAR-default}, defaults nested or not: all compose.yaml uses."""
+    innermost = re.compile(r"\$\{(\w+)(?::?-([^${}]*))?\}")
+    while (done := innermost.sub(lambda m: env.get(m[1]) or (m[2] or ""), value)) != value:
+        value = done
+    return value
 
 
 def _bake_targets() -> dict[str, Any]:

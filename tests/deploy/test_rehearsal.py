@@ -14,16 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.harness import (
-    IMAGES,
-    MOVING_TAG,
-    REPO,
-    TIMINGS,
-    Availability,
-    Outcome,
-    Rehearsal,
-    timed,
-)
+from tests.deploy.harness import IMAGES, MOVING_TAG, REPO, TIMINGS, Outcome, Rehearsal, timed
+from tests.traffic import Traffic
 
 pytestmark = [pytest.mark.deploy, pytest.mark.timeout(900)]
 
@@ -97,9 +89,16 @@ def test_broken_release_is_rolled_back(
     broken_tag = hashlib.sha1(f"{rehearsal.first_tag}-broken".encode()).hexdigest()  # noqa: S324
     build = timed(rehearsal.build_push, broken_tag, source=_broken_source(tmp_path))
     assert build.result.returncode == 0, build.output
+    before = {name: rehearsal.started_at(name) for name in rehearsal.containers("chatbot")}
+    edge = rehearsal.started_at(*rehearsal.containers("nginx"))
 
-    release = timed(rehearsal.release, broken_tag)
+    with Traffic(rehearsal) as traffic:
+        release = timed(rehearsal.release, broken_tag)
 
+    # Clients never noticed: the broken replica never got a request, the running ones kept serving.
+    traffic.assert_all_served()
+    assert {name: rehearsal.started_at(name) for name in rehearsal.containers("chatbot")} == before
+    assert rehearsal.started_at(*rehearsal.containers("nginx")) == edge
     # The workflow turns red...
     assert release.result.returncode == 1, release.output
     assert f"rolled back: {rehearsal.first_tag} is live again" in release.result.stderr, release.output
@@ -117,6 +116,8 @@ def test_broken_release_is_rolled_back(
     assert rollback is not None
     TIMINGS["failed release: detected + rolled back"] = release.seconds
     TIMINGS["rollback alone (previous back to healthy)"] = float(rollback.group(1))
+    for what, value in traffic.figures().items():
+        TIMINGS[f"failed release and rollback: {what}"] = value
 
 
 def _foreign_known_hosts(rehearsal: Rehearsal, tmp_path: Path, entry_host: str) -> Path:
@@ -156,21 +157,33 @@ def test_old_releases_are_pruned_and_the_previous_kept(
 ) -> None:
     assert first_release[1].result.returncode == 0, "needs the first release"
     later = [hashlib.sha1(f"{rehearsal.first_tag}-later-{n}".encode()).hexdigest() for n in (1, 2)]  # noqa: S324
+    edge = rehearsal.started_at(*rehearsal.containers("nginx"))
     for tag in later:
         rehearsal.retag_push(rehearsal.first_tag, tag)
-        with Availability(rehearsal) as availability:
-            release = rehearsal.release(tag, keep=2)
-        assert release.returncode == 0, release.stderr
-        # Measured, not asserted: the containers are replaced, so clients see a short gap (README, Deploy).
-        TIMINGS["unavailable during a release (longest gap)"] = max(
-            TIMINGS.get("unavailable during a release (longest gap)", 0.0), availability.longest_gap
-        )
+        replicas = rehearsal.containers("chatbot")
+        with Traffic(rehearsal) as traffic:
+            release = timed(rehearsal.release, tag, keep=2)
+        assert release.result.returncode == 0, release.output
+        # No downtime: every chat answered, every streamed reply finished, while each replica was replaced...
+        traffic.assert_all_served()
+        now = rehearsal.containers("chatbot")
+        assert len(now) == len(replicas) == 2
+        assert not set(now) & set(replicas)
+        for what, value in traffic.figures().items():
+            TIMINGS[f"release under load: {what}"] = TIMINGS.get(f"release under load: {what}", 0) + value
+        TIMINGS["release under load: seconds"] = release.seconds
+    # ...and Nginx, whose image did not change, kept running (and kept its clients' connections).
+    assert rehearsal.started_at(*rehearsal.containers("nginx")) == edge
+    assert "nginx: the image of" in release.result.stderr
 
     releases = {p.name for p in (rehearsal.vm_dir / "releases").iterdir() if p.is_dir()}
     # The live release and the one before it stay, for a rollback; older ones (and failed ones) go.
     assert releases == set(later)
     assert rehearsal.live_tag() == later[1]
     for image in IMAGES:
-        assert not rehearsal.has_image(f"{rehearsal.registry}/{image}:{rehearsal.first_tag}")
         assert rehearsal.has_image(f"{rehearsal.registry}/{image}:{later[0]}")
+    assert not rehearsal.has_image(f"{rehearsal.registry}/chatbot:{rehearsal.first_tag}")
+    # The running Nginx was created from the first release's image: its name stays while it runs.
+    assert rehearsal.running_image("nginx") == f"{rehearsal.registry}/chatbot-nginx:{rehearsal.first_tag}"
+    assert rehearsal.has_image(rehearsal.running_image("nginx"))
     assert "still live" in _chat(rehearsal, "still live after pruning")

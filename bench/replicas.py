@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.chat import wrk, wrk_script
+from bench.wrk import wrk, wrk_script
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "chatbot-bench-replicas"

@@ -75,8 +75,16 @@ def _ms(text: str) -> float:
 def wrk(url: str, script: Path, connections: int, seconds: float) -> Run:
     threads = min(2, connections)
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{round(seconds)}s", "--latency", "-s", str(script)]
-        + [url],
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{round(seconds)}s",
+            "--latency",
+            "-s",
+            f"{script}",
+            url,
+        ],
         capture_output=True,
         text=True,
         check=True,

@@ -220,10 +220,6 @@ def vm_setup(
         "CERT_HOSTS": "localhost",
         # On a VM, compose pulls the official Redis image; here the stand-in is already on the engine.
         "REDIS_IMAGE": redis_image,
-        # The rehearsal's clients all come from one address and poll every 0.1 s: the per-address limit is
-        # for visitors, not for this measurement.
-        "RATE_LIMIT_PER_IP": "off",
-        "RATE_LIMIT_PER_KEY": "off",
     }
     # What vm-bootstrap.sh writes from the instance metadata, plus the gcloud configuration that reaches the
     # fake Secret Manager (on a VM, gcloud's own, with the VM's service account).

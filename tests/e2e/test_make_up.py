@@ -111,7 +111,8 @@ def test_make_up_on_a_fresh_checkout_without_openai_key(tmp_path: Path) -> None:
         assert "faq/faq.md" in json.loads(answered.stdout)["reply"]
 
         ps = make("ps", timeout=60)
-        assert ps.stdout.count("(healthy)") == 5, ps.stdout  # two chatbot replicas, nginx, redis, edge-shipper
+        # Two chatbot replicas, nginx, redis, edge-shipper.
+        assert ps.stdout.count("(healthy)") == 5, ps.stdout
         # The widget's keys, generated beside API_KEY; the stack's own origin may use the publishable one.
         dotenv = (checkout / ".env").read_text()
         assert re.search(r"^WIDGET_KEY=pk_[0-9a-f]{32}$", dotenv, flags=re.MULTILINE)

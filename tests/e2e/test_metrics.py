@@ -29,19 +29,25 @@ WORKERS = (
 )
 
 
-def _scrape(stack: Stack) -> str:
-    """The service's own /metrics, asked from inside its container as Prometheus does on the network."""
+def _replicas(stack: Stack) -> int:
+    return len(stack.compose("ps", "-q", "chatbot").stdout.split())
+
+
+def _scrape(stack: Stack, replica: int = 1) -> str:
+    """One replica's own /metrics, asked from inside its container as Prometheus does on the network."""
     return stack.compose(
-        "exec", "-T", "chatbot", "python", "-c",
+        "exec", "-T", "--index", str(replica), "chatbot", "python", "-c",
         "import urllib.request as u\n"
         "print(u.urlopen('http://127.0.0.1:3000/metrics', timeout=10).read().decode())",
     ).stdout  # fmt: skip
 
 
 def _chats_total(stack: Stack) -> float:
+    """Chats answered, summed over every replica (what Prometheus's sum() sees)."""
     return sum(
         sample.value
-        for family in text_string_to_metric_families(_scrape(stack))
+        for replica in range(1, _replicas(stack) + 1)
+        for family in text_string_to_metric_families(_scrape(stack, replica))
         for sample in family.samples
         if sample.name == "chatbot_http_requests_total"
         and sample.labels.get("route") == "/chat"
@@ -155,16 +161,18 @@ def test_a_killed_worker_does_not_make_the_totals_go_back(stack: Stack, promethe
     _chat(stack, 3)
     total = _chats_total(stack)
     assert prometheus.wait(CHATS, lambda v: v is not None and v >= total) == total
-    before = stack.compose("exec", "-T", "chatbot", "python", "-c", WORKERS).stdout.split()
-    assert len(before) == 2
-    stack.compose("exec", "-T", "chatbot", "python", "-c", f"import os; os.kill({int(before[0])}, 9)")
+    workers = ("exec", "-T", "--index", "1", "chatbot", "python", "-c", WORKERS)
+    before = stack.compose(*workers).stdout.split()
+    assert before
+    kill = f"import os; os.kill({int(before[0])}, 9)"
+    stack.compose("exec", "-T", "--index", "1", "chatbot", "python", "-c", kill)
     deadline = time.monotonic() + 30
     while True:  # the chatbot's supervisor starts a new worker (chatbot/supervise.py)
-        after = stack.compose("exec", "-T", "chatbot", "python", "-c", WORKERS).stdout.split()
-        if (len(after) == 2 and before[0] not in after) or time.monotonic() > deadline:
+        after = stack.compose(*workers).stdout.split()
+        if (len(after) == len(before) and before[0] not in after) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    assert len(after) == 2
+    assert len(after) == len(before)
     assert before[0] not in after
     # The dead worker's values stay in the merged view: what it counted is still counted.
     assert _chats_total(stack) >= total
